@@ -1,0 +1,36 @@
+//! secmat's embeddable core: everything about security material that is true whatever serves it.
+//!
+//! It knows nothing of HTTP servers, SQL or the command line, so that a Rust program can embed it
+//! and every front end (the SAP-compatible API, the CLI, the web monitor) shares one set of rules.
+//!
+//! # Layout
+//!
+//! - [`artifact`] — the *OAuth2 Client Credentials* artifact: its fields as SAP's *Security
+//!   Content* API names them, and the typed, validated form the rest of secmat works with.
+//! - [`validate`] — every rule of the seed and the product brief, applied once, here. A
+//!   [`validate::CredentialDraft`] (raw, as a client sent it) becomes a [`artifact::NewCredential`]
+//!   or a list of [`validate::FieldError`]s naming each offending field.
+//! - [`envelope`] — secrets at rest: XChaCha20-Poly1305 with a key id beside every ciphertext and
+//!   associated data that binds the ciphertext to its row.
+//! - [`clock`] — the injected wall clock, so that time-dependent rules are tested under control.
+//!
+//! # How a credential flows
+//!
+//! A front end builds a [`validate::CredentialDraft`] from what it received and calls
+//! [`validate::CredentialDraft::validate`]. The resulting [`artifact::NewCredential`] carries the
+//! client secret as a [`secrecy::SecretString`]; the server seals it with an
+//! [`envelope::Keyring`] before the store ever sees it, and the store keeps only the
+//! [`envelope::Sealed`] bytes.
+
+pub mod artifact;
+pub mod clock;
+pub mod envelope;
+pub mod validate;
+
+pub use artifact::{
+    ClientAuthentication, CredentialSpec, CustomParameter, GrantType, NewCredential,
+    ScopeContentType, SendAsPartOf,
+};
+pub use clock::{Clock, ManualClock, SystemClock, UnixMillis};
+pub use envelope::{EnvelopeError, Keyring, MasterKey, Sealed};
+pub use validate::{CredentialDraft, CustomParameterDraft, FieldError};

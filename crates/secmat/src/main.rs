@@ -1,0 +1,88 @@
+//! `secmat`: a security material service and OAuth2 client-credentials token broker.
+//!
+//! # Layout
+//!
+//! - [`serve`] starts the server: [`config`] resolves flags, environment and file; the store is
+//!   opened ([`secmat_store`]); [`keyfile`] loads the master key; [`server`] routes requests.
+//! - [`api`] is SAP's *Security Content* API (`/api/v1`), speaking OData V2 through [`odata`];
+//!   [`auth`] and [`csrf`] guard it.
+//! - [`cli`] is the command-line client of that API; [`users`] administers users in the store.
+//!
+//! A request flows: [`server::router`] → [`api::dispatch`] (authenticate, CSRF) →
+//! [`api::credentials`] (role check, validation in [`secmat_core::validate`], sealing with
+//! [`secmat_core::Keyring`]) → [`secmat_store::Store`].
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod api;
+mod auth;
+mod cli;
+mod config;
+mod csrf;
+mod keyfile;
+mod odata;
+mod serve;
+mod server;
+mod shutdown;
+mod state;
+mod users;
+
+/// secmat — deploy OAuth2 client credentials once, under a name; get tokens for that name
+/// everywhere, without ever handing out the secret.
+#[derive(Parser, Debug)]
+#[command(
+    name = "secmat",
+    version,
+    after_help = "Start here:\n  secmat serve                          run the server (embedded store in ./secmat-data)\n  secmat credential create --help       deploy OAuth2 client credentials\n  secmat user add --help                let someone in\n\nEvery flag can also be set as SECMAT_<FLAG> in the environment (e.g. SECMAT_LISTEN)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server: the Security Content API on /api/v1, health on /healthz and /readyz.
+    #[command(after_help = "Examples:\n  secmat serve\n  secmat serve --listen 0.0.0.0:8080 --data-dir /var/lib/secmat\n  secmat serve --database-url postgres://secmat@db/secmat --master-key-file /etc/secmat/master.key\n\nOn first start, secmat creates user 'admin' with every role; its password comes from\nSECMAT_ADMIN_PASSWORD or is generated and printed once.")]
+    Serve(config::ServeArgs),
+    /// Manage OAuth2 client credentials on a running server (through its API).
+    #[command(subcommand)]
+    Credential(cli::credential::CredentialCommand),
+    /// Manage users and their roles (directly in the store; works while the server is down).
+    User {
+        #[command(flatten)]
+        store: config::StoreArgs,
+        #[command(subcommand)]
+        command: users::UserCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => report(serve::serve(args).await),
+            Command::Credential(cmd) => cli::credential::run(cmd).await,
+            Command::User { store, command } => report(users::run(store, command).await),
+        }
+    })
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

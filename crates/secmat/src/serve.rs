@@ -1,0 +1,132 @@
+//! `secmat serve`: resolve the configuration, open the store, load (or create) the master key,
+//! create the first user, and run the server until SIGTERM or SIGINT.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use secmat_core::SystemClock;
+use secmat_store::{Store, UserRecord};
+use tokio::net::TcpListener;
+
+use crate::auth::{Role, hash_password};
+use crate::config::{Config, LogFormat, ServeArgs};
+use crate::state::AppState;
+use crate::{keyfile, server, shutdown};
+
+/// Runs the server.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::from_serve(args)?;
+    init_logging(&config)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
+    let store = secmat_store::open(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.store_label()))?;
+    let keyring = Arc::new(master_key(&config, store.as_ref()).await?);
+    bootstrap_admin(store.as_ref()).await?;
+
+    let state = Arc::new(AppState::new(store.clone(), keyring.clone(), Arc::new(SystemClock)).await?);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (is another process using it? choose another with --listen)", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(
+        address = %addr,
+        data_dir = %config.data_dir.display(),
+        store = %config.store_label(),
+        master_key_id = %keyring.active_key_id(),
+        "secmat listening on {addr}"
+    );
+
+    let (trigger, signal) = shutdown::channel();
+    tokio::spawn(state.auth.clone().watch_users(signal.clone()));
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: finishing requests in flight");
+        trigger.trigger();
+    });
+    server::run(listener, state, signal.wait()).await?;
+    tracing::info!("secmat stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn init_logging(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .with_context(|| format!("invalid log filter '{}' (try 'info' or 'secmat=debug,info')", config.log_level))?;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let result = match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+    result.map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+/// Loads the master key, or creates it on first start. Refuses to create a new key for a store
+/// that already holds sealed secrets: they could never be opened again.
+async fn master_key(config: &Config, store: &dyn Store) -> anyhow::Result<secmat_core::Keyring> {
+    if let Some(ring) = keyfile::load(&config.master_key_file)? {
+        return Ok(ring);
+    }
+    if config.master_key_configured {
+        bail!("master key file {} does not exist (SECMAT_MASTER_KEY_FILE / master_key_file)", config.master_key_file.display());
+    }
+    let existing = store.count_credentials(None).await?;
+    if existing > 0 {
+        bail!(
+            "the store holds {existing} credentials but the master key file {} is missing; restore it, or point SECMAT_MASTER_KEY_FILE at it",
+            config.master_key_file.display()
+        );
+    }
+    let ring = keyfile::create(&config.master_key_file)?;
+    tracing::info!(file = %config.master_key_file.display(), key_id = %ring.active_key_id(), "generated a new master key (mode 0600); back it up separately from the database");
+    Ok(ring)
+}
+
+/// On first start (no users at all), creates `admin` with every role. The password comes from
+/// `SECMAT_ADMIN_PASSWORD`, or is generated and printed once to standard error, outside the log.
+async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
+    if !store.list_users().await?.is_empty() {
+        return Ok(());
+    }
+    let (password, generated) = match std::env::var("SECMAT_ADMIN_PASSWORD") {
+        Ok(p) if !p.is_empty() => (zeroize::Zeroizing::new(p), false),
+        _ => (crate::users::generate_password()?, true),
+    };
+    let user = UserRecord {
+        name: "admin".into(),
+        password_hash: hash_password(&password)?,
+        roles: Role::ALL.iter().map(|r| r.as_str().to_owned()).collect(),
+    };
+    store.put_user(&user).await?;
+    if generated {
+        eprintln!(
+            "\nCreated user 'admin' with every role. Its password, shown only this once:\n\n    {}\n\nChange it with: secmat user passwd admin\n",
+            password.as_str()
+        );
+    } else {
+        tracing::info!("created user 'admin' with every role (password from SECMAT_ADMIN_PASSWORD)");
+    }
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! What every request handler shares. Built once in `serve` (or by a test) and passed in: no
+//! globals.
+
+use std::sync::Arc;
+
+use secmat_core::{Clock, Keyring};
+use secmat_store::Store;
+
+use crate::auth::AuthService;
+use crate::csrf::Csrf;
+
+/// The server's shared state.
+pub struct AppState {
+    /// Credentials and users.
+    pub store: Arc<dyn Store>,
+    /// Seals client secrets before they reach the store.
+    pub keyring: Arc<Keyring>,
+    /// Authenticates callers.
+    pub auth: Arc<AuthService>,
+    /// Issues and checks CSRF tokens.
+    pub csrf: Csrf,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// State over `store` with `keyring`; the CSRF key is derived from the active master key.
+    pub async fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let auth = AuthService::new(store.clone()).await?;
+        let csrf = Csrf::new(&keyring.active().derive(b"csrf"))?;
+        Ok(Self { store, keyring, auth, csrf, clock })
+    }
+}
