@@ -13,6 +13,11 @@
 //! - [`envelope`] — secrets at rest: XChaCha20-Poly1305 with a key id beside every ciphertext and
 //!   associated data that binds the ciphertext to its row.
 //! - [`clock`] — the injected wall clock, so that time-dependent rules are tested under control.
+//! - [`token_request`] — the client credentials request exactly as it goes on the wire.
+//! - [`token_response`] — the token endpoint's answer, read defensively, and typed errors.
+//! - [`http`] — sends a request (rustls, no redirects, timeouts, 1 MiB answer limit).
+//! - [`token_cache`] — one shared token per credential version: single flight, refresh ahead,
+//!   negative caching, retries, compare-and-evict.
 //!
 //! # How a credential flows
 //!
@@ -25,6 +30,10 @@
 pub mod artifact;
 pub mod clock;
 pub mod envelope;
+pub mod http;
+pub mod token_cache;
+pub mod token_request;
+pub mod token_response;
 pub mod validate;
 
 pub use artifact::{
@@ -33,4 +42,6 @@ pub use artifact::{
 };
 pub use clock::{Clock, ManualClock, SystemClock, UnixMillis};
 pub use envelope::{EnvelopeError, Keyring, MasterKey, Sealed};
+pub use token_cache::{CacheConfig, CacheKey, CachedToken, FetchFn, TokenCache};
+pub use token_response::{Token, TokenError};
 pub use validate::{CredentialDraft, CustomParameterDraft, FieldError};

@@ -170,11 +170,10 @@ impl CredentialDraft {
         }
         let description = optional(e, "Description", self.description);
         let token_service_url = required(e, "TokenServiceUrl", self.token_service_url);
-        if let Some(u) = &token_service_url {
-            if let Err(m) = check_token_url(u) {
+        if let Some(u) = &token_service_url
+            && let Err(m) = check_token_url(u) {
                 e.push(FieldError::new("TokenServiceUrl", m));
             }
-        }
         let client_id = required(e, "ClientId", self.client_id);
         let secret_ok = match &self.client_secret {
             Some(s) if !s.expose_secret().is_empty() => {
@@ -202,6 +201,8 @@ impl CredentialDraft {
         let audience = optional(e, "Audience", self.audience);
         let grant_type = choice(e, "GrantType", self.grant_type, GrantType::parse, GrantType::NAMES);
         let custom_parameters = check_custom_parameters(e, self.custom_parameters);
+        let set = [("scope", scope.is_some()), ("resource", resource.is_some()), ("audience", audience.is_some())];
+        check_body_collisions(e, &custom_parameters, scope_content_type, &set);
 
         match (name, token_service_url, client_id, self.client_secret) {
             (Some(name), Some(token_service_url), Some(client_id), Some(client_secret))
@@ -447,14 +448,13 @@ fn check_custom_parameters(e: &mut Vec<FieldError>, drafts: Vec<CustomParameterD
             })
         });
         let key_field = format!("CustomParameters[{i}].Key");
-        if let Some(k) = &key {
-            if RESERVED_PARAMETER_KEYS.iter().any(|r| k.trim().eq_ignore_ascii_case(r)) {
+        if let Some(k) = &key
+            && RESERVED_PARAMETER_KEYS.iter().any(|r| k.trim().eq_ignore_ascii_case(r)) {
                 e.push(FieldError::new(
                     key_field.clone(),
                     format!("Custom parameter {n}: the Key cannot be \"client_id\", \"client_secret\" or \"grant_type\"."),
                 ));
             }
-        }
         let (Some(key), Some(value), Some(part)) = (key, value, part) else { continue };
         if part == SendAsPartOf::Header {
             if !is_header_name(&key) {
@@ -486,6 +486,43 @@ fn check_custom_parameters(e: &mut Vec<FieldError>, drafts: Vec<CustomParameterD
         out.push(CustomParameter { key, value, send_as_part_of: part });
     }
     out
+}
+
+/// RFC 6749 §3.1: a parameter must not be sent twice — except `resource`, which RFC 8707 allows
+/// to repeat in a form body. A JSON object cannot repeat a key at all. So a body custom parameter
+/// may not repeat a field that is set (`scope`, `audience`; `resource` only in JSON), and in a JSON
+/// body two custom parameters may not share a key.
+fn check_body_collisions(
+    e: &mut Vec<FieldError>,
+    params: &[CustomParameter],
+    content_type: ScopeContentType,
+    set: &[(&str, bool)],
+) {
+    let json = content_type == ScopeContentType::Json;
+    let mut keys = HashSet::new();
+    for (i, p) in params.iter().enumerate().filter(|(_, p)| p.send_as_part_of == SendAsPartOf::Body) {
+        let n = i + 1;
+        let field = format!("CustomParameters[{i}].Key");
+        if let Some((name, _)) = set.iter().find(|(name, is_set)| *is_set && p.key == *name) {
+            if *name != "resource" || json {
+                let prop = match *name {
+                    "scope" => "Scope",
+                    "audience" => "Audience",
+                    _ => "Resource",
+                };
+                e.push(FieldError::new(
+                    field.clone(),
+                    format!("Custom parameter {n}: '{name}' is already sent from the {prop} field; a token request must not repeat it."),
+                ));
+            }
+        }
+        if json && !keys.insert(p.key.as_str()) {
+            e.push(FieldError::new(
+                field,
+                format!("Custom parameter {n}: a JSON request body cannot repeat the key '{}'.", excerpt(&p.key)),
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -225,6 +225,21 @@ fn header_parameters_need_valid_unreserved_names_and_clean_values() {
 }
 
 #[test]
+fn body_parameters_may_not_repeat_a_field_that_is_set() {
+    assert_rejects(with(json!({"Scope": "a", "CustomParameters": [p("scope", "b", "body")]})), "CustomParameters[0].Key", "Scope field");
+    assert_rejects(with(json!({"Audience": "a", "CustomParameters": [p("audience", "b", "body")]})), "CustomParameters[0].Key", "Audience field");
+    // RFC 8707 allows several resource parameters in a form body…
+    assert!(check(with(json!({"Resource": "https://a/", "CustomParameters": [p("resource", "https://b/", "body")]}))).is_ok());
+    // …but a JSON object cannot hold two.
+    assert_rejects(with(json!({"Resource": "https://a/", "ScopeContentType": "json", "CustomParameters": [p("resource", "https://b/", "body")]})), "CustomParameters[0].Key", "Resource field");
+    assert_rejects(with(json!({"ScopeContentType": "json", "CustomParameters": [p("k", "1", "body"), p("k", "2", "body")]})), "CustomParameters[1].Key", "cannot repeat");
+    // Unset fields, other places and form bodies are fine.
+    assert!(check(with(json!({"CustomParameters": [p("scope", "b", "body"), p("k", "1", "body"), p("k", "2", "body"), p("Scope", "x", "url")], "Scope": "a"}))).is_err());
+    assert!(check(with(json!({"CustomParameters": [p("scope", "b", "body"), p("k", "1", "body"), p("k", "2", "body")]}))).is_ok());
+    assert!(check(with(json!({"Scope": "a", "CustomParameters": [p("scope", "b", "url")]}))).is_ok());
+}
+
+#[test]
 fn every_broken_rule_is_reported_at_once() {
     let errs = errors(json!({"Name": "", "TokenServiceUrl": "nope", "CustomParameters": [p("client_id", "", "x")]}));
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
