@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, ValueEnum};
@@ -12,8 +13,8 @@ use serde::Deserialize;
 /// Where the store is: shared by `serve` and the commands that open the store directly.
 #[derive(Args, Debug, Clone, Default)]
 pub struct StoreArgs {
-    /// TOML configuration file (keys: listen, data_dir, database_url, log_format, log_level,
-    /// master_key_file).
+    /// TOML configuration file (keys: the long names of `serve`'s flags with `_` for `-`, e.g.
+    /// listen, data_dir, database_url, token_timeout).
     #[arg(long, env = "SECMAT_CONFIG", value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Directory for the embedded database and the generated master key [default: ./secmat-data].
@@ -43,6 +44,18 @@ pub struct ServeArgs {
     /// [default: DATA_DIR/master.key, generated on first start].
     #[arg(long, env = "SECMAT_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Seconds a token request may take in all, retries included [default: 60].
+    #[arg(long, env = "SECMAT_TOKEN_TIMEOUT", value_name = "SECS")]
+    pub token_timeout: Option<u64>,
+    /// Seconds to connect to a token endpoint [default: 10].
+    #[arg(long, env = "SECMAT_TOKEN_CONNECT_TIMEOUT", value_name = "SECS")]
+    pub token_connect_timeout: Option<u64>,
+    /// Lifetime assumed for tokens whose response has no expires_in [default: 300].
+    #[arg(long, env = "SECMAT_TOKEN_DEFAULT_LIFETIME", value_name = "SECS")]
+    pub token_default_lifetime: Option<u64>,
+    /// Extra CA certificates (PEM) trusted for token endpoints, e.g. a private PKI's root.
+    #[arg(long, env = "SECMAT_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How log lines look.
@@ -66,6 +79,10 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     master_key_file: Option<PathBuf>,
+    token_timeout: Option<u64>,
+    token_connect_timeout: Option<u64>,
+    token_default_lifetime: Option<u64>,
+    ca_file: Option<PathBuf>,
 }
 
 /// The resolved configuration.
@@ -85,6 +102,14 @@ pub struct Config {
     pub master_key_file: PathBuf,
     /// Whether `master_key_file` was configured rather than defaulted.
     pub master_key_configured: bool,
+    /// Total time for a token request, retries included.
+    pub token_timeout: Duration,
+    /// Connect timeout for token endpoints.
+    pub token_connect_timeout: Duration,
+    /// Lifetime assumed when `expires_in` is missing.
+    pub token_default_lifetime: Duration,
+    /// Extra CA bundle for token endpoints.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -106,6 +131,10 @@ impl Config {
             database_url,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
+            token_timeout: seconds("token_timeout", args.token_timeout.or(file.token_timeout), 60)?,
+            token_connect_timeout: seconds("token_connect_timeout", args.token_connect_timeout.or(file.token_connect_timeout), 10)?,
+            token_default_lifetime: seconds("token_default_lifetime", args.token_default_lifetime.or(file.token_default_lifetime), 300)?,
+            ca_file: args.ca_file.or(file.ca_file),
         })
     }
 
@@ -120,6 +149,13 @@ impl Config {
             Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
             None => "(unrecognised database URL)".into(),
         }
+    }
+}
+
+fn seconds(name: &str, v: Option<u64>, default: u64) -> anyhow::Result<Duration> {
+    match v.unwrap_or(default) {
+        0 => anyhow::bail!("{name} must be at least 1 second"),
+        n => Ok(Duration::from_secs(n)),
     }
 }
 

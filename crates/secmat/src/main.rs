@@ -22,11 +22,14 @@ mod cli;
 mod config;
 mod csrf;
 mod keyfile;
+mod metrics;
 mod odata;
+mod runtime;
 mod serve;
 mod server;
 mod shutdown;
 mod state;
+mod tokens;
 mod users;
 
 /// secmat — deploy OAuth2 client credentials once, under a name; get tokens for that name
@@ -48,8 +51,10 @@ enum Command {
     #[command(after_help = "Examples:\n  secmat serve\n  secmat serve --listen 0.0.0.0:8080 --data-dir /var/lib/secmat\n  secmat serve --database-url postgres://secmat@db/secmat --master-key-file /etc/secmat/master.key\n\nOn first start, secmat creates user 'admin' with every role; its password comes from\nSECMAT_ADMIN_PASSWORD or is generated and printed once.")]
     Serve(config::ServeArgs),
     /// Manage OAuth2 client credentials on a running server (through its API).
-    #[command(subcommand)]
     Credential(cli::credential::CredentialCommand),
+    /// Print a valid access token for a credential (for scripts: `$(secmat token NAME)`).
+    #[command(after_help = cli::token::TOKEN_HELP)]
+    Token(cli::token::TokenArgs),
     /// Manage users and their roles (directly in the store; works while the server is down).
     User {
         #[command(flatten)]
@@ -72,6 +77,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => report(serve::serve(args).await),
             Command::Credential(cmd) => cli::credential::run(cmd).await,
+            Command::Token(args) => cli::token::run(args).await,
             Command::User { store, command } => report(users::run(store, command).await),
         }
     })

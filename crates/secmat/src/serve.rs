@@ -10,7 +10,9 @@ use tokio::net::TcpListener;
 
 use crate::auth::{Role, hash_password};
 use crate::config::{Config, LogFormat, ServeArgs};
-use crate::state::AppState;
+use crate::state::{AppState, TokenSettings};
+use secmat_core::CacheConfig;
+use secmat_core::http::HttpConfig;
 use crate::{keyfile, server, shutdown};
 
 /// Runs the server.
@@ -25,7 +27,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keyring = Arc::new(master_key(&config, store.as_ref()).await?);
     bootstrap_admin(store.as_ref()).await?;
 
-    let state = Arc::new(AppState::new(store.clone(), keyring.clone(), Arc::new(SystemClock)).await?);
+    let state = Arc::new(AppState::new(store.clone(), keyring.clone(), Arc::new(SystemClock), token_settings(&config)?).await?);
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {} (is another process using it? choose another with --listen)", config.listen))?;
@@ -48,6 +50,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     server::run(listener, state, signal.wait()).await?;
     tracing::info!("secmat stopped");
     Ok(())
+}
+
+fn token_settings(config: &Config) -> anyhow::Result<TokenSettings> {
+    let extra_ca_pem = match &config.ca_file {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the CA bundle {}", path.display()))?),
+        None => None,
+    };
+    Ok(TokenSettings {
+        http: HttpConfig { connect_timeout: config.token_connect_timeout, timeout: config.token_timeout, extra_ca_pem },
+        cache: CacheConfig {
+            default_lifetime: config.token_default_lifetime,
+            fetch_deadline: config.token_timeout,
+            ..CacheConfig::default()
+        },
+    })
 }
 
 async fn wait_for_signal() {

@@ -13,7 +13,7 @@ use axum::routing::{any, get};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::api;
+use crate::{api, metrics, runtime};
 use crate::odata::ApiError;
 use crate::state::AppState;
 
@@ -26,6 +26,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1", any(api::dispatch))
         .route("/api/v1/", any(api::dispatch))
         .route("/api/v1/{*rest}", any(api::dispatch))
+        .route("/runtime/v1/tokens/{name}", get(runtime::token))
+        .route("/runtime/v1/connectivity-tests/{name}", axum::routing::post(runtime::connectivity_test))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/{*rest}", any(|| async { ApiError::NotFound("No such API; the Security Content API is at /api/v1.".into()) }))
         .layer(middleware::from_fn(access_log))
         .with_state(state)

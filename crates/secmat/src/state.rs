@@ -8,6 +8,7 @@ use secmat_store::Store;
 
 use crate::auth::AuthService;
 use crate::csrf::Csrf;
+use crate::tokens::TokenService;
 
 /// The server's shared state.
 pub struct AppState {
@@ -21,13 +22,27 @@ pub struct AppState {
     pub csrf: Csrf,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
+    /// Hands out access tokens from the shared cache.
+    pub tokens: Arc<TokenService>,
+}
+
+/// How tokens are fetched and cached.
+#[derive(Debug, Clone, Default)]
+pub struct TokenSettings {
+    /// HTTP client settings for token endpoints.
+    pub http: secmat_core::http::HttpConfig,
+    /// Cache rules.
+    pub cache: secmat_core::CacheConfig,
 }
 
 impl AppState {
     /// State over `store` with `keyring`; the CSRF key is derived from the active master key.
-    pub async fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, tokens: TokenSettings) -> anyhow::Result<Self> {
         let auth = AuthService::new(store.clone()).await?;
         let csrf = Csrf::new(&keyring.active().derive(b"csrf"))?;
-        Ok(Self { store, keyring, auth, csrf, clock })
+        let cache = secmat_core::TokenCache::new(tokens.cache, clock.clone());
+        let client = secmat_core::http::TokenClient::new(&tokens.http)?;
+        let tokens = Arc::new(TokenService::new(store.clone(), keyring.clone(), cache, client));
+        Ok(Self { store, keyring, auth, csrf, clock, tokens })
     }
 }

@@ -79,11 +79,10 @@ async fn list(state: &AppState, call: &Call, query: Option<&str>) -> Result<Resp
     if o.inline_count {
         d["__count"] = Value::String(state.store.count_credentials(None).await?.to_string());
     }
-    if more && wanted > page {
-        if let Some(last) = records.last() {
+    if more && wanted > page
+        && let Some(last) = records.last() {
             d["__next"] = Value::String(next_link(call, &o, &last.spec.name, wanted - page));
         }
-    }
     Ok(axum::Json(json!({ "d": d })).into_response())
 }
 
@@ -154,6 +153,7 @@ async fn create(state: &AppState, call: &Call, body: Option<Value>) -> Result<Re
     let name = new.spec.name.clone();
     let record = seal_record(state, call, new_id()?, 1, new)?;
     state.store.create_credential(&record).await?;
+    state.tokens.forget(&name, None);
     tracing::info!(credential = %name, user = %call.principal.name, "credential created and deployed");
     Ok(accepted(call, &name))
 }
@@ -171,15 +171,18 @@ async fn replace(state: &AppState, call: &Call, name: &str, body: Option<Value>)
     let new = validate(draft)?;
     let record = seal_record(state, call, current.id, current.version + 1, new)?;
     state.store.update_credential(&record).await?;
+    state.tokens.forget(name, Some(&record.id));
     tracing::info!(credential = %name, user = %call.principal.name, version = record.version, "credential edited and deployed");
     Ok(accepted(call, name))
 }
 
 async fn delete(state: &AppState, call: &Call, name: &str) -> Result<Response, ApiError> {
     call.require(Role::CredentialsEdit, "delete security material")?;
+    let current = find(state, name).await?;
     if !state.store.delete_credential(name).await? {
         return Err(ApiError::NotFound(format!("OAuth2 client credentials '{name}' do not exist.")));
     }
+    state.tokens.forget(name, Some(&current.id));
     tracing::info!(credential = %name, user = %call.principal.name, "credential deleted");
     Ok(StatusCode::ACCEPTED.into_response())
 }

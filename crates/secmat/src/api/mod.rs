@@ -116,8 +116,12 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
         Ok(p) => p,
         Err(e) => return e.into_response(),
     };
+    // Only reads hand out tokens: a write that sends `Fetch` is simply missing its token.
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
     let mut res = route(&state, principal.clone(), req).await.unwrap_or_else(IntoResponse::into_response);
-    hand_out_csrf(&state, &headers, &principal, &mut res);
+    if read {
+        hand_out_csrf(&state, &headers, &principal, &mut res);
+    }
     res
 }
 
@@ -167,13 +171,12 @@ async fn read_json(req: Request) -> Result<Option<Value>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    if let Some(ct) = content_type {
-        if !ct.to_ascii_lowercase().contains("json") {
+    if let Some(ct) = content_type
+        && !ct.to_ascii_lowercase().contains("json") {
             return Err(ApiError::UnsupportedMediaType(format!(
                 "The request body must be JSON (Content-Type: application/json), not '{ct}'."
             )));
         }
-    }
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| ApiError::BadRequest(format!("The request body is not valid JSON: {e}.")))

@@ -1,0 +1,22 @@
+# shellcheck shell=bash
+# Sourced by scripts/test.sh and bench scripts: makes sure the services the tests use are up.
+
+# PostgreSQL on 127.0.0.1:5432 with a database `test` that user `postgres` can use without a
+# password (the machine's default). Starts the local cluster when it is down.
+ensure_postgres() {
+  if pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then return 0; fi
+  echo "PostgreSQL is down; starting it"
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start || true
+  fi
+  for _ in $(seq 1 50); do
+    pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && break
+    sleep 0.2
+  done
+  if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+    echo "PostgreSQL is not reachable on 127.0.0.1:5432; install it (apt-get install postgresql) or set SECMAT_TEST_POSTGRES_URL" >&2
+    return 1
+  fi
+  psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" | grep -q 1 \
+    || psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE test" >/dev/null
+}
