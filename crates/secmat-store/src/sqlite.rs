@@ -1,0 +1,383 @@
+//! The embedded default: one SQLite file in the data directory.
+//!
+//! Settings, and why:
+//! - WAL journal: readers never block the writer and vice versa, and a commit is one append;
+//! - `synchronous=FULL`: every commit fsyncs the WAL, so an acknowledged write survives `kill -9`
+//!   and power loss (`NORMAL` in WAL mode may lose the last commits on power loss);
+//! - `busy_timeout` 5 s: a second process (the CLI next to a running server) waits for the write
+//!   lock instead of failing at once;
+//! - the file is created with mode 0600: it holds sealed secrets and password hashes.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::codec::{self, CREDENTIAL_COLUMNS};
+use crate::{CredentialRecord, ListQuery, Store, StoreError, StoreFuture, UserRecord, migrate};
+
+/// How long a connection waits for another one's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections in the pool: SQLite has one writer at a time; a few readers run beside it.
+const POOL_SIZE: u32 = 4;
+/// Current time in milliseconds, computed by SQLite (the store keeps no clock of its own).
+const NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)";
+
+/// A [`Store`] in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directory if missing) the database at `path` and applies
+    /// pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let shown = path.display();
+        // Blocking file-system calls, once at start-up: not worth a blocking-pool round trip.
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Database(format!("cannot create directory {}: {e}", parent.display()))
+            })?;
+        }
+        create_private(path)
+            .map_err(|e| StoreError::Database(format!("cannot create {shown}: {e}")))?;
+
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| StoreError::Database(e.to_string()))?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Database(format!("cannot open {shown}: {e}")))?;
+        migrate::run_sqlite(&pool, migrate::SQLITE).await?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tools that need raw SQL next to the store (benchmarks, checks).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection, checkpointing the WAL into the main file (graceful shutdown;
+    /// not needed for durability).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn create(&self, r: &CredentialRecord) -> Result<(), StoreError> {
+        let params = codec::custom_parameters_json(&r.spec.custom_parameters)?;
+        // One statement is one transaction; the primary key and the unique id decide conflicts,
+        // so two concurrent creates of one name cannot both succeed.
+        let result = sqlx::query(&format!(
+            "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&r.spec.name)
+        .bind(&r.id)
+        .bind(r.version)
+        .bind(&r.spec.description)
+        .bind(&r.spec.token_service_url)
+        .bind(&r.spec.client_id)
+        .bind(r.spec.client_authentication.as_str())
+        .bind(&r.spec.scope)
+        .bind(r.spec.scope_content_type.as_str())
+        .bind(&r.spec.resource)
+        .bind(&r.spec.audience)
+        .bind(r.spec.grant_type.as_str())
+        .bind(params)
+        .bind(&r.sealed_secret.0)
+        .bind(&r.status)
+        .bind(&r.deployed_by)
+        .bind(r.deployed_on)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if codec::is_unique_violation(&e) => {
+                Err(StoreError::Conflict(r.spec.name.clone()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update(&self, r: &CredentialRecord) -> Result<(), StoreError> {
+        let params = codec::custom_parameters_json(&r.spec.custom_parameters)?;
+        let done = sqlx::query(
+            "UPDATE credentials SET version = ?, description = ?, token_service_url = ?, \
+             client_id = ?, client_authentication = ?, scope = ?, scope_content_type = ?, \
+             resource = ?, audience = ?, grant_type = ?, custom_parameters = ?, \
+             sealed_secret = ?, status = ?, deployed_by = ?, deployed_on = ? \
+             WHERE name = ? AND id = ? AND version = ?",
+        )
+        .bind(r.version)
+        .bind(&r.spec.description)
+        .bind(&r.spec.token_service_url)
+        .bind(&r.spec.client_id)
+        .bind(r.spec.client_authentication.as_str())
+        .bind(&r.spec.scope)
+        .bind(r.spec.scope_content_type.as_str())
+        .bind(&r.spec.resource)
+        .bind(&r.spec.audience)
+        .bind(r.spec.grant_type.as_str())
+        .bind(params)
+        .bind(&r.sealed_secret.0)
+        .bind(&r.status)
+        .bind(&r.deployed_by)
+        .bind(r.deployed_on)
+        .bind(&r.spec.name)
+        .bind(&r.id)
+        .bind(r.version.wrapping_sub(1))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(());
+        }
+        // Nothing matched: only now tell "gone" from "changed". Reading after the failed update
+        // is race-free for the answer that matters: no write happened either way.
+        let exists = sqlx::query("SELECT 1 FROM credentials WHERE name = ?")
+            .bind(&r.spec.name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Err(match exists {
+            Some(_) => StoreError::Stale(r.spec.name.clone()),
+            None => StoreError::NotFound(r.spec.name.clone()),
+        })
+    }
+
+    async fn get(&self, name: &str) -> Result<Option<CredentialRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(codec::credential_from_row).transpose()
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Vec<CredentialRecord>, StoreError> {
+        let sql = codec::list_sql(q, contains);
+        let mut query = sqlx::query(&sql);
+        if let Some(after) = &q.after {
+            query = query.bind(after);
+        }
+        if let Some(text) = &q.name_contains {
+            query = query.bind(text);
+        }
+        query = query.bind(i64::from(q.limit));
+        if q.offset > 0 {
+            query = query.bind(codec::sql_offset(q.offset));
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(codec::credential_from_row).collect()
+    }
+
+    async fn count(&self, name_contains: Option<&str>) -> Result<u64, StoreError> {
+        let n: i64 = match name_contains {
+            None => {
+                sqlx::query_scalar("SELECT count(*) FROM credentials")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            Some(text) => {
+                sqlx::query_scalar(&format!(
+                    "SELECT count(*) FROM credentials WHERE {}",
+                    contains(1)
+                ))
+                .bind(text)
+                .fetch_one(&self.pool)
+                .await?
+            }
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn delete(&self, name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM credentials WHERE name = ?")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn put_user_inner(&self, u: &UserRecord) -> Result<(), StoreError> {
+        let roles = codec::roles_json(&u.roles)?;
+        // The first statement writes, so the transaction holds the write lock from its start
+        // (no read-then-upgrade that could fail with SQLITE_BUSY).
+        let mut tx = self.pool.begin().await?;
+        bump_generation(&mut tx).await?;
+        sqlx::query(&format!(
+            "INSERT INTO users (name, password_hash, roles, updated_on) VALUES (?, ?, ?, {NOW_MS}) \
+             ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, \
+             roles = excluded.roles, updated_on = excluded.updated_on"
+        ))
+        .bind(&u.name)
+        .bind(&u.password_hash)
+        .bind(roles)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn get_user_inner(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query("SELECT name, password_hash, roles FROM users WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(codec::user_from_row).transpose()
+    }
+
+    async fn list_users_inner(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows = sqlx::query("SELECT name, password_hash, roles FROM users ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(codec::user_from_row).collect()
+    }
+
+    async fn delete_user_inner(&self, name: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM users WHERE name = ?")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false); // nothing changed; dropping `tx` rolls back
+        }
+        bump_generation(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn generation(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'users_generation'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+/// The condition "name contains the text bound to `$n`", case-insensitive for ASCII letters.
+fn contains(n: usize) -> String {
+    // instr(lower(…)) rather than LIKE: no wildcard escaping, and SQLite's lower() folds ASCII
+    // letters only, which is what `name_contains` promises.
+    format!("instr(lower(name), lower(${n})) > 0")
+}
+
+/// Increments `users_generation` inside the caller's transaction.
+async fn bump_generation(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
+    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'users_generation'")
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// Creates the database file with mode 0600 if it does not exist, so that it is never readable
+/// by others, not even for the moment between creation and a later chmod. SQLite gives its
+/// `-wal` and `-shm` files the same mode as the database file.
+fn create_private(path: &Path) -> std::io::Result<()> {
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    match open.open(path) {
+        Ok(_) => {
+            #[cfg(unix)]
+            {
+                // The umask may have narrowed the mode further, never widened it; set it
+                // explicitly anyway so the result does not depend on the umask.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(path)?.permissions().mode();
+                if mode & 0o077 != 0 {
+                    tracing::warn!(
+                        path = %path.display(),
+                        mode = format!("{:o}", mode & 0o777),
+                        "database file is readable by other users; consider chmod 600"
+                    );
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+    }
+
+    fn create_credential<'a>(&'a self, record: &'a CredentialRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.create(record))
+    }
+
+    fn update_credential<'a>(&'a self, record: &'a CredentialRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.update(record))
+    }
+
+    fn get_credential<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<CredentialRecord>> {
+        Box::pin(self.get(name))
+    }
+
+    fn list_credentials<'a>(
+        &'a self,
+        query: &'a ListQuery,
+    ) -> StoreFuture<'a, Vec<CredentialRecord>> {
+        Box::pin(self.list(query))
+    }
+
+    fn count_credentials<'a>(&'a self, name_contains: Option<&'a str>) -> StoreFuture<'a, u64> {
+        Box::pin(self.count(name_contains))
+    }
+
+    fn delete_credential<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete(name))
+    }
+
+    fn put_user<'a>(&'a self, user: &'a UserRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.put_user_inner(user))
+    }
+
+    fn get_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<UserRecord>> {
+        Box::pin(self.get_user_inner(name))
+    }
+
+    fn list_users(&self) -> StoreFuture<'_, Vec<UserRecord>> {
+        Box::pin(self.list_users_inner())
+    }
+
+    fn delete_user<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete_user_inner(name))
+    }
+
+    fn users_generation(&self) -> StoreFuture<'_, i64> {
+        Box::pin(self.generation())
+    }
+}
