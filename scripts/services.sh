@@ -20,3 +20,14 @@ ensure_postgres() {
   psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" | grep -q 1 \
     || psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE test" >/dev/null
 }
+
+# The real authorization servers the interoperability tests run (testpeers/, pinned by its
+# package-lock.json): installed with npm ci when missing or when the lock file changed.
+ensure_test_peers() {
+  command -v node >/dev/null || { echo "Node.js >= 20 is needed for the test peers (testpeers/)" >&2; return 1; }
+  local stamp=testpeers/node_modules/.installed-lock.json
+  if [ -f "$stamp" ] && cmp -s "$stamp" testpeers/package-lock.json; then return 0; fi
+  echo "installing the test peers (npm ci in testpeers/)"
+  npm ci --prefix testpeers --no-audit --no-fund --loglevel=error
+  cp testpeers/package-lock.json "$stamp"
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: starts what the tests need, then runs formatting,
-# lints and every test (unit, property, store conformance on SQLite and PostgreSQL, end-to-end).
+# The whole test suite, from a fresh machine: installs and starts what the tests need, then runs
+# formatting, lints and every test (unit, property, store conformance on SQLite and PostgreSQL,
+# end-to-end against the real binary and real authorization servers from npm).
 #
 #   ./scripts/test.sh
 #
@@ -12,6 +13,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export SECMAT_TEST_POSTGRES_URL="${SECMAT_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test}"
 . scripts/services.sh
 ensure_postgres
+ensure_test_peers
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -4,11 +4,18 @@
 //! One test binary for the crate (every extra `tests/*.rs` would be another binary to link).
 
 // Test code: unwrap, panics and blocking sleeps in helpers are fine here.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod api;
 mod cli;
 mod fake_idp;
 mod harness;
+mod interop;
+mod peers;
 mod server;
 mod tokens;
