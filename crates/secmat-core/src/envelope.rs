@@ -27,7 +27,9 @@ pub enum EnvelopeError {
     #[error("stored secret is not a secmat envelope (truncated or corrupted)")]
     Malformed,
     /// Sealed under a master key that is not loaded.
-    #[error("stored secret was sealed with master key {0}, which is not loaded; supply that key (SECMAT_MASTER_KEY_FILE)")]
+    #[error(
+        "stored secret was sealed with master key {0}, which is not loaded; supply that key (SECMAT_MASTER_KEY_FILE)"
+    )]
     UnknownKey(String),
     /// The ciphertext, its tag or its associated data do not match: tampered, or moved to another row.
     #[error("stored secret failed authentication (tampered with, or moved from another row)")]
@@ -74,7 +76,11 @@ impl MasterKey {
         base.update(b"secmat subkey base v1\0");
         base.update(bytes);
         let subkey_base = Zeroizing::new(base.finalize().into());
-        Self { id, cipher: XChaCha20Poly1305::new(bytes.into()), subkey_base }
+        Self {
+            id,
+            cipher: XChaCha20Poly1305::new(bytes.into()),
+            subkey_base,
+        }
     }
 
     /// A 256-bit key for another purpose (`label` names it, e.g. `b"csrf"`), derived from this
@@ -91,16 +97,22 @@ impl MasterKey {
     pub fn generate() -> Result<(Self, Zeroizing<String>), EnvelopeError> {
         let mut bytes = Zeroizing::new([0u8; 32]);
         getrandom::getrandom(bytes.as_mut()).map_err(|_| EnvelopeError::Random)?;
-        Ok((Self::from_bytes(&bytes), Zeroizing::new(B64.encode(bytes.as_ref()))))
+        Ok((
+            Self::from_bytes(&bytes),
+            Zeroizing::new(B64.encode(bytes.as_ref())),
+        ))
     }
 
     /// A key from the base64 text of a key file (surrounding white space ignored).
     pub fn from_base64(text: &str) -> Result<Self, EnvelopeError> {
         let raw = Zeroizing::new(
-            B64.decode(text.trim()).map_err(|_| EnvelopeError::BadKey("not valid base64"))?,
+            B64.decode(text.trim())
+                .map_err(|_| EnvelopeError::BadKey("not valid base64"))?,
         );
-        let bytes: &[u8; 32] =
-            raw.as_slice().try_into().map_err(|_| EnvelopeError::BadKey("wrong length"))?;
+        let bytes: &[u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| EnvelopeError::BadKey("wrong length"))?;
         Ok(Self::from_bytes(bytes))
     }
 
@@ -140,7 +152,13 @@ impl Keyring {
         let ciphertext = self
             .active
             .cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plaintext, aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .map_err(|_| EnvelopeError::Forged)?;
         let mut out = Vec::with_capacity(HEADER_LEN + ciphertext.len());
         out.extend_from_slice(MAGIC);
@@ -165,7 +183,13 @@ impl Keyring {
                 EnvelopeError::UnknownKey(key_id.iter().map(|b| format!("{b:02x}")).collect())
             })?;
         key.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: &bytes[HEADER_LEN..], aad })
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: &bytes[HEADER_LEN..],
+                    aad,
+                },
+            )
             .map(Zeroizing::new)
             .map_err(|_| EnvelopeError::Forged)
     }
@@ -226,16 +250,25 @@ mod tests {
         let (key, text) = MasterKey::generate().unwrap();
         let again = MasterKey::from_base64(&format!("  {}\n", text.as_str())).unwrap();
         assert_eq!(key.id_hex(), again.id_hex());
-        assert_eq!(MasterKey::from_base64("c2hvcnQ=").unwrap_err(), EnvelopeError::BadKey("wrong length"));
+        assert_eq!(
+            MasterKey::from_base64("c2hvcnQ=").unwrap_err(),
+            EnvelopeError::BadKey("wrong length")
+        );
         assert!(MasterKey::from_base64("!!!").is_err());
     }
 
     #[test]
     fn derived_subkeys_differ_by_label_and_by_master_key() {
         let a = MasterKey::from_bytes(&[7u8; 32]);
-        assert_eq!(*a.derive(b"csrf"), *MasterKey::from_bytes(&[7u8; 32]).derive(b"csrf"));
+        assert_eq!(
+            *a.derive(b"csrf"),
+            *MasterKey::from_bytes(&[7u8; 32]).derive(b"csrf")
+        );
         assert_ne!(*a.derive(b"csrf"), *a.derive(b"other"));
-        assert_ne!(*a.derive(b"csrf"), *MasterKey::from_bytes(&[8u8; 32]).derive(b"csrf"));
+        assert_ne!(
+            *a.derive(b"csrf"),
+            *MasterKey::from_bytes(&[8u8; 32]).derive(b"csrf")
+        );
         assert_ne!(a.derive(b"csrf").as_slice(), &[7u8; 32]);
     }
 

@@ -24,7 +24,11 @@ pub struct HttpConfig {
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { connect_timeout: Duration::from_secs(10), timeout: Duration::from_secs(60), extra_ca_pem: None }
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(60),
+            extra_ca_pem: None,
+        }
     }
 }
 
@@ -55,21 +59,36 @@ impl TokenClient {
             .user_agent(concat!("secmat/", env!("CARGO_PKG_VERSION")))
             .use_rustls_tls();
         if let Some(pem) = &config.extra_ca_pem {
-            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| HttpSetupError::BadCa(e.to_string()))? {
+            for cert in reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| HttpSetupError::BadCa(e.to_string()))?
+            {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        Ok(Self { http: builder.build().map_err(|e| HttpSetupError::Client(e.to_string()))? })
+        Ok(Self {
+            http: builder
+                .build()
+                .map_err(|e| HttpSetupError::Client(e.to_string()))?,
+        })
     }
 
     /// Requests a token for `spec` with `secret` (one attempt; retries are the cache's job).
-    pub async fn fetch(&self, spec: &CredentialSpec, secret: &SecretString) -> Result<Token, TokenError> {
-        let req = TokenRequest::build(spec, secret).map_err(|e| TokenError::Unusable(e.to_string()))?;
+    pub async fn fetch(
+        &self,
+        spec: &CredentialSpec,
+        secret: &SecretString,
+    ) -> Result<Token, TokenError> {
+        let req =
+            TokenRequest::build(spec, secret).map_err(|e| TokenError::Unusable(e.to_string()))?;
         self.send(req, secret).await
     }
 
     /// Sends a built request. `secret` is only used to redact excerpts.
-    pub async fn send(&self, req: TokenRequest, secret: &SecretString) -> Result<Token, TokenError> {
+    pub async fn send(
+        &self,
+        req: TokenRequest,
+        secret: &SecretString,
+    ) -> Result<Token, TokenError> {
         let mut builder = self
             .http
             .post(req.url.clone())
@@ -79,19 +98,30 @@ impl TokenClient {
             builder = builder.header(k.as_str(), v.as_str());
         }
         if let Some(auth) = &req.authorization {
-            let mut value = reqwest::header::HeaderValue::from_str(auth.expose_secret())
-                .map_err(|_| TokenError::Unusable("the client id or secret cannot be sent in a header".into()))?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(auth.expose_secret()).map_err(|_| {
+                    TokenError::Unusable(
+                        "the client id or secret cannot be sent in a header".into(),
+                    )
+                })?;
             value.set_sensitive(true);
             builder = builder.header(reqwest::header::AUTHORIZATION, value);
         }
-        let mut res = builder.body(req.body.to_vec()).send().await.map_err(transport)?;
+        let mut res = builder
+            .body(req.body.to_vec())
+            .send()
+            .await
+            .map_err(transport)?;
         let status = res.status().as_u16();
         let retry_after = res
             .headers()
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if res.content_length().is_some_and(|n| n > MAX_RESPONSE_BYTES as u64) {
+        if res
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
             return Err(TokenError::TooLarge { status });
         }
         let mut body = Vec::new();

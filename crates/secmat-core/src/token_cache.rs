@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -124,10 +124,13 @@ impl CachedToken {
 type Outcome = Result<Arc<CachedToken>, Arc<TokenError>>;
 
 /// Starts one token request. Called at most once at a time per cache entry.
-pub type FetchFn = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token, TokenError>> + Send>> + Send + Sync>;
+pub type FetchFn =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<Token, TokenError>> + Send>> + Send + Sync>;
 
 /// Latency buckets of the fetch histogram, in seconds (Prometheus `le` values).
-pub const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Counters of one entry.
 #[derive(Debug, Default)]
@@ -153,9 +156,15 @@ pub struct EntryStats {
 impl EntryStats {
     fn observe(&self, d: Duration) {
         let secs = d.as_secs_f64();
-        let i = LATENCY_BUCKETS.iter().position(|b| secs <= *b).unwrap_or(LATENCY_BUCKETS.len());
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
         self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros.fetch_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -168,14 +177,15 @@ struct EntryState {
 }
 
 struct Entry {
-    label: String,
-    /// A std mutex: it is never held across an `.await`, and critical sections are a few
-    /// field reads and writes.
-    state: Mutex<EntryState>,
-    stats: EntryStats,
+    /// Tells this entry apart from a later one under the same key (after an eviction), so that
+    /// a fetch started for an evicted entry does not fill its successor.
+    id: u64,
+    label: Arc<str>,
+    state: EntryState,
+    stats: Arc<EntryStats>,
 }
 
-/// What [`TokenCache::snapshot`] reports per entry.
+/// What [`TokenCache::for_each`] reports per entry.
 pub struct EntrySnapshot<'a> {
     /// The entry's key.
     pub key: &'a CacheKey,
@@ -190,7 +200,10 @@ pub struct EntrySnapshot<'a> {
 struct Inner {
     config: CacheConfig,
     clock: Arc<dyn Clock>,
-    entries: Mutex<HashMap<CacheKey, Arc<Entry>>>,
+    /// One std lock over every entry, never held across an `.await`. The hit path only
+    /// read-locks it (concurrent hits do not wait for each other); it is write-locked only to
+    /// start or finish a fetch and to evict, a few field writes each time.
+    entries: RwLock<HashMap<CacheKey, Entry, FastHash>>,
     serial: AtomicU64,
 }
 
@@ -200,37 +213,84 @@ pub struct TokenCache {
     inner: Arc<Inner>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave these plain fields inconsistent.
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+// A panic while holding the lock cannot leave these plain fields inconsistent, so poisoning is
+// ignored.
+fn read<T>(l: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl TokenCache {
     /// An empty cache.
     pub fn new(config: CacheConfig, clock: Arc<dyn Clock>) -> Self {
-        Self { inner: Arc::new(Inner { config, clock, entries: Mutex::new(HashMap::new()), serial: AtomicU64::new(1) }) }
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                clock,
+                entries: RwLock::new(HashMap::default()),
+                serial: AtomicU64::new(1),
+            }),
+        }
     }
 
-    fn entry(&self, key: &CacheKey, label: &str) -> Arc<Entry> {
-        let mut entries = lock(&self.inner.entries);
-        entries
-            .entry(key.clone())
-            .or_insert_with(|| Arc::new(Entry { label: label.to_owned(), state: Mutex::default(), stats: EntryStats::default() }))
-            .clone()
+    /// A usable token for `key`, from the cache or from one shared call of the function `fetch`
+    /// returns (called only when a request must be made). `label` names the entry in metrics
+    /// (the credential's name).
+    pub async fn get(
+        &self,
+        key: &CacheKey,
+        label: &str,
+        fetch: impl FnOnce() -> FetchFn,
+    ) -> Result<Arc<CachedToken>, Arc<TokenError>> {
+        let now = Instant::now();
+        match self.hit(key, now) {
+            Some(t) => Ok(t),
+            None => self.get_slow(key, label, fetch, now).await,
+        }
     }
 
-    /// A usable token for `key`, from the cache or from one shared call of `fetch`. `label`
-    /// names the entry in metrics (the credential's name).
-    pub async fn get(&self, key: &CacheKey, label: &str, fetch: FetchFn) -> Result<Arc<CachedToken>, Arc<TokenError>> {
-        let entry = self.entry(key, label);
+    /// The cached token for `key` if it can be handed out now and needs no refresh, without
+    /// waiting and without starting anything (what [`TokenCache::get`] tries first).
+    pub fn cached(&self, key: &CacheKey) -> Option<Arc<CachedToken>> {
+        self.hit(key, Instant::now())
+    }
+
+    /// The hit path: one read lock, no allocation.
+    fn hit(&self, key: &CacheKey, now: Instant) -> Option<Arc<CachedToken>> {
+        let entries = read(&self.inner.entries);
+        let entry = entries.get(key)?;
+        let t = entry.state.token.as_ref()?;
+        if t.usable(now) && (now < t.refresh_at() || entry.state.inflight.is_some()) {
+            entry.stats.hits.fetch_add(1, Ordering::Relaxed);
+            return Some(t.clone());
+        }
+        None
+    }
+
+    async fn get_slow(
+        &self,
+        key: &CacheKey,
+        label: &str,
+        fetch: impl FnOnce() -> FetchFn,
+        now: Instant,
+    ) -> Result<Arc<CachedToken>, Arc<TokenError>> {
         let mut rx = {
-            let now = Instant::now();
-            let mut s = lock(&entry.state);
+            let mut entries = write(&self.inner.entries);
+            let entry = entries.entry(key.clone()).or_insert_with(|| Entry {
+                id: self.inner.serial.fetch_add(1, Ordering::Relaxed),
+                label: Arc::from(label),
+                state: EntryState::default(),
+                stats: Arc::default(),
+            });
+            let s = &mut entry.state;
             if let Some(t) = s.token.clone() {
                 if t.usable(now) {
                     let holding_off = s.failure.as_ref().is_some_and(|(_, until)| now < *until);
                     if now >= t.refresh_at() && s.inflight.is_none() && !holding_off {
-                        self.start_fetch(&entry, &mut s, fetch);
+                        self.start_fetch(key, entry, fetch());
                     }
                     entry.stats.hits.fetch_add(1, Ordering::Relaxed);
                     return Ok(t);
@@ -238,14 +298,16 @@ impl TokenCache {
                 s.token = None;
             }
             if let Some((e, until)) = &s.failure
-                && now < *until && s.inflight.is_none() {
-                    entry.stats.suppressed.fetch_add(1, Ordering::Relaxed);
-                    return Err(e.clone());
-                }
+                && now < *until
+                && s.inflight.is_none()
+            {
+                entry.stats.suppressed.fetch_add(1, Ordering::Relaxed);
+                return Err(e.clone());
+            }
             entry.stats.misses.fetch_add(1, Ordering::Relaxed);
-            match &s.inflight {
+            match &entry.state.inflight {
                 Some(rx) => rx.clone(),
-                None => self.start_fetch(&entry, &mut s, fetch),
+                None => self.start_fetch(key, entry, fetch()),
             }
         };
         let outcome = rx.wait_for(Option::is_some).await.map(|v| v.clone());
@@ -258,14 +320,24 @@ impl TokenCache {
         }
     }
 
-    fn start_fetch(&self, entry: &Arc<Entry>, state: &mut EntryState, fetch: FetchFn) -> watch::Receiver<Option<Outcome>> {
+    fn start_fetch(
+        &self,
+        key: &CacheKey,
+        entry: &mut Entry,
+        fetch: FetchFn,
+    ) -> watch::Receiver<Option<Outcome>> {
         let (tx, rx) = watch::channel(None);
-        state.inflight = Some(rx.clone());
+        entry.state.inflight = Some(rx.clone());
         let inner = self.inner.clone();
-        let entry = entry.clone();
+        let (key, id, label, stats) = (
+            key.clone(),
+            entry.id,
+            entry.label.clone(),
+            entry.stats.clone(),
+        );
         tokio::spawn(async move {
             let (result, sent_at, latency) = fetch_with_retries(&inner.config, &fetch).await;
-            let outcome = inner.settle(&entry, result, sent_at, latency);
+            let outcome = inner.settle(&key, id, &label, &stats, result, sent_at, latency);
             let _ = tx.send(Some(outcome));
         });
         rx
@@ -274,7 +346,7 @@ impl TokenCache {
     /// Drops every cached version of a credential (after an edit, a delete or an undeploy).
     /// Returns how many entries were dropped.
     pub fn evict_credential(&self, credential_id: &str) -> usize {
-        let mut entries = lock(&self.inner.entries);
+        let mut entries = write(&self.inner.entries);
         let before = entries.len();
         entries.retain(|k, _| &*k.credential_id != credential_id);
         before - entries.len()
@@ -284,71 +356,110 @@ impl TokenCache {
     /// whose receiver rejected the token calls this, and only the first of many such calls has
     /// an effect. Returns whether it was dropped.
     pub fn evict_token(&self, key: &CacheKey, token: &CachedToken) -> bool {
-        let Some(entry) = lock(&self.inner.entries).get(key).cloned() else { return false };
-        let mut s = lock(&entry.state);
-        if s.token.as_ref().is_some_and(|t| t.serial == token.serial) {
-            s.token = None;
+        let mut entries = write(&self.inner.entries);
+        let Some(entry) = entries.get_mut(key) else {
+            return false;
+        };
+        if entry
+            .state
+            .token
+            .as_ref()
+            .is_some_and(|t| t.serial == token.serial)
+        {
+            entry.state.token = None;
             true
         } else {
             false
         }
     }
 
-    /// Calls `f` with every entry, for metrics.
+    /// Calls `f` with every entry, for metrics (under the read lock: keep `f` short).
     pub fn for_each(&self, mut f: impl FnMut(EntrySnapshot<'_>)) {
-        let entries: Vec<(CacheKey, Arc<Entry>)> =
-            lock(&self.inner.entries).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let now = Instant::now();
-        for (key, entry) in &entries {
-            let expires_in = lock(&entry.state).token.as_ref().map(|t| t.remaining(now));
-            f(EntrySnapshot { key, label: &entry.label, stats: &entry.stats, expires_in });
+        for (key, entry) in read(&self.inner.entries).iter() {
+            let expires_in = entry.state.token.as_ref().map(|t| t.remaining(now));
+            f(EntrySnapshot {
+                key,
+                label: &entry.label,
+                stats: &entry.stats,
+                expires_in,
+            });
         }
     }
 }
 
 impl Inner {
-    fn settle(&self, entry: &Entry, result: Result<Token, TokenError>, sent_at: Instant, latency: Duration) -> Outcome {
+    /// Records a fetch's result in its entry (unless the entry was evicted meanwhile) and
+    /// returns what its waiters get.
+    #[allow(clippy::too_many_arguments)] // all of it describes the one fetch being settled
+    fn settle(
+        &self,
+        key: &CacheKey,
+        entry_id: u64,
+        label: &str,
+        stats: &EntryStats,
+        result: Result<Token, TokenError>,
+        sent_at: Instant,
+        latency: Duration,
+    ) -> Outcome {
         let now = Instant::now();
-        entry.stats.observe(latency);
-        let mut s = lock(&entry.state);
-        s.inflight = None;
+        stats.observe(latency);
+        let mut entries = write(&self.entries);
+        let mut state = entries
+            .get_mut(key)
+            .filter(|e| e.id == entry_id)
+            .map(|e| &mut e.state);
+        if let Some(s) = state.as_deref_mut() {
+            s.inflight = None;
+        }
         match result {
             Ok(token) => {
-                entry.stats.fetch_ok.fetch_add(1, Ordering::Relaxed);
+                stats.fetch_ok.fetch_add(1, Ordering::Relaxed);
                 let lifetime = token.expires_in.unwrap_or(self.config.default_lifetime);
                 let age = now.saturating_duration_since(sent_at);
-                let wall_sent = self.clock.now_millis() - i64::try_from(age.as_millis()).unwrap_or(0);
+                let wall_sent =
+                    self.clock.now_millis() - i64::try_from(age.as_millis()).unwrap_or(0);
                 let cached = Arc::new(CachedToken {
                     lifetime_known: token.expires_in.is_some(),
                     token,
                     obtained_at: sent_at,
                     expires_at: sent_at + lifetime,
-                    expires_at_unix_ms: wall_sent + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2),
+                    expires_at_unix_ms: wall_sent
+                        + i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX / 2),
                     lifetime,
                     serial: self.serial.fetch_add(1, Ordering::Relaxed),
                 });
-                s.token = Some(cached.clone());
-                s.failure = None;
-                s.refusals = 0;
+                if let Some(s) = state {
+                    s.token = Some(cached.clone());
+                    s.failure = None;
+                    s.refusals = 0;
+                }
                 Ok(cached)
             }
             Err(e) => {
+                let refusals = state.as_ref().map_or(1, |s| s.refusals.saturating_add(1));
                 let hold = if e.is_transient() {
-                    entry.stats.fetch_failed.fetch_add(1, Ordering::Relaxed);
-                    e.retry_after().unwrap_or_default().max(self.config.transient_hold)
+                    stats.fetch_failed.fetch_add(1, Ordering::Relaxed);
+                    e.retry_after()
+                        .unwrap_or_default()
+                        .max(self.config.transient_hold)
                 } else {
                     if matches!(e, TokenError::Refused { .. }) {
-                        entry.stats.fetch_refused.fetch_add(1, Ordering::Relaxed);
+                        stats.fetch_refused.fetch_add(1, Ordering::Relaxed);
                     } else {
-                        entry.stats.fetch_failed.fetch_add(1, Ordering::Relaxed);
+                        stats.fetch_failed.fetch_add(1, Ordering::Relaxed);
                     }
-                    s.refusals = s.refusals.saturating_add(1);
-                    let factor = 1u32 << s.refusals.saturating_sub(1).min(16);
+                    if let Some(s) = state.as_deref_mut() {
+                        s.refusals = refusals;
+                    }
+                    let factor = 1u32 << refusals.saturating_sub(1).min(16);
                     (self.config.refusal_backoff_min * factor).min(self.config.refusal_backoff_max)
                 };
                 let e = Arc::new(e);
-                s.failure = Some((e.clone(), now + hold));
-                tracing::debug!(credential = %entry.label, error = %e, hold_ms = hold.as_millis() as u64, "token request failed");
+                if let Some(s) = state {
+                    s.failure = Some((e.clone(), now + hold));
+                }
+                tracing::debug!(credential = %label, error = %e, hold_ms = hold.as_millis() as u64, "token request failed");
                 Err(e)
             }
         }
@@ -357,7 +468,10 @@ impl Inner {
 
 /// One fetch: attempts until success, a definitive failure, or the deadline. Returns the result,
 /// when its (last) request was sent, and how long that request took.
-async fn fetch_with_retries(config: &CacheConfig, fetch: &FetchFn) -> (Result<Token, TokenError>, Instant, Duration) {
+async fn fetch_with_retries(
+    config: &CacheConfig,
+    fetch: &FetchFn,
+) -> (Result<Token, TokenError>, Instant, Duration) {
     let deadline = Instant::now() + config.fetch_deadline;
     let mut attempt: u32 = 0;
     loop {
@@ -373,7 +487,8 @@ async fn fetch_with_retries(config: &CacheConfig, fetch: &FetchFn) -> (Result<To
         match result {
             Err(e) if e.is_transient() => {
                 attempt = attempt.saturating_add(1);
-                let backoff = (config.retry_base * (1u32 << (attempt - 1).min(16))).min(config.retry_max);
+                let backoff =
+                    (config.retry_base * (1u32 << (attempt - 1).min(16))).min(config.retry_max);
                 let delay = e.retry_after().unwrap_or_else(|| jitter(backoff));
                 if Instant::now() + delay >= deadline {
                     return (Err(e), sent_at, latency);
@@ -386,10 +501,58 @@ async fn fetch_with_retries(config: &CacheConfig, fetch: &FetchFn) -> (Result<To
     }
 }
 
+/// The FxHash function (rustc's): a multiply and a rotate per word, several times faster than
+/// the default SipHash on the hit path. Its lack of HashDoS resistance does not matter here:
+/// keys are credential ids the server generated at random, never chosen by a caller.
+#[derive(Default, Clone, Copy)]
+struct FastHash;
+
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl std::hash::BuildHasher for FastHash {
+    type Hasher = FxHasher;
+    fn build_hasher(&self) -> FxHasher {
+        FxHasher(0)
+    }
+}
+
+impl std::hash::Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        for b in chunks.remainder() {
+            self.add(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.add(n);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
 /// A delay between `d / 2` and `d`, so that many nodes retrying do not do it in lockstep.
 fn jitter(d: Duration) -> Duration {
     let mut b = [0u8; 2];
-    let r = if getrandom::getrandom(&mut b).is_ok() { f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX) } else { 0.5 };
+    let r = if getrandom::getrandom(&mut b).is_ok() {
+        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+    } else {
+        0.5
+    };
     d.mul_f64(0.5 + r / 2.0)
 }
 

@@ -18,7 +18,9 @@ use url::Url;
 use url::form_urlencoded::byte_serialize;
 use zeroize::Zeroizing;
 
-use crate::artifact::{ClientAuthentication, CredentialSpec, GrantType, ScopeContentType, SendAsPartOf};
+use crate::artifact::{
+    ClientAuthentication, CredentialSpec, GrantType, ScopeContentType, SendAsPartOf,
+};
 
 /// A token request ready to send. Its `Debug` output hides the body and the authorization
 /// header, which carry the client secret.
@@ -40,9 +42,15 @@ impl std::fmt::Debug for TokenRequest {
         f.debug_struct("TokenRequest")
             .field("url", &self.url.as_str())
             .field("content_type", &self.content_type)
-            .field("authorization", &self.authorization.as_ref().map(|_| "[redacted]"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
             .field("headers", &self.headers)
-            .field("body", &format_args!("[{} bytes redacted]", self.body.len()))
+            .field(
+                "body",
+                &format_args!("[{} bytes redacted]", self.body.len()),
+            )
             .finish()
     }
 }
@@ -85,16 +93,31 @@ impl TokenRequest {
                 None
             }
             ClientAuthentication::Header => {
-                let pair = Zeroizing::new(format!("{}:{}", form(&spec.client_id), form(secret.expose_secret())));
-                Some(SecretString::from(format!("Basic {}", B64.encode(pair.as_bytes()))))
+                let pair = Zeroizing::new(format!(
+                    "{}:{}",
+                    form(&spec.client_id),
+                    form(secret.expose_secret())
+                ));
+                Some(SecretString::from(format!(
+                    "Basic {}",
+                    B64.encode(pair.as_bytes())
+                )))
             }
         };
-        for (name, value) in [("scope", &spec.scope), ("resource", &spec.resource), ("audience", &spec.audience)] {
+        for (name, value) in [
+            ("scope", &spec.scope),
+            ("resource", &spec.resource),
+            ("audience", &spec.audience),
+        ] {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
                 body.push((name, v));
             }
         }
-        for p in spec.custom_parameters.iter().filter(|p| p.send_as_part_of == SendAsPartOf::Body) {
+        for p in spec
+            .custom_parameters
+            .iter()
+            .filter(|p| p.send_as_part_of == SendAsPartOf::Body)
+        {
             body.push((&p.key, &p.value));
         }
         let headers = spec
@@ -109,17 +132,28 @@ impl TokenRequest {
                 for (k, v) in &body {
                     s.append_pair(k, v);
                 }
-                ("application/x-www-form-urlencoded", Zeroizing::new(s.finish().into_bytes()))
+                (
+                    "application/x-www-form-urlencoded",
+                    Zeroizing::new(s.finish().into_bytes()),
+                )
             }
             ScopeContentType::Json => {
                 // Validation guarantees distinct keys for JSON bodies, so nothing is overwritten.
-                let map: serde_json::Map<String, serde_json::Value> =
-                    body.iter().map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned()))).collect();
+                let map: serde_json::Map<String, serde_json::Value> = body
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), serde_json::Value::String((*v).to_owned())))
+                    .collect();
                 let bytes = serde_json::to_vec(&serde_json::Value::Object(map)).unwrap_or_default();
                 ("application/json", Zeroizing::new(bytes))
             }
         };
-        Ok(Self { url, content_type, authorization, headers, body })
+        Ok(Self {
+            url,
+            content_type,
+            authorization,
+            headers,
+            body,
+        })
     }
 }
 
@@ -153,13 +187,20 @@ mod tests {
     }
 
     fn param(k: &str, v: &str, part: SendAsPartOf) -> CustomParameter {
-        CustomParameter { key: k.into(), value: v.into(), send_as_part_of: part }
+        CustomParameter {
+            key: k.into(),
+            value: v.into(),
+            send_as_part_of: part,
+        }
     }
 
     #[test]
     fn body_authentication_puts_id_and_secret_form_encoded_in_the_body() {
         let r = TokenRequest::build(&spec(), &secret()).unwrap();
-        assert_eq!(body(&r), "grant_type=client_credentials&client_id=my+client&client_secret=s3c%3Ar%25t%2B%2F%3D%26%3F");
+        assert_eq!(
+            body(&r),
+            "grant_type=client_credentials&client_id=my+client&client_secret=s3c%3Ar%25t%2B%2F%3D%26%3F"
+        );
         assert!(r.authorization.is_none());
         assert_eq!(r.content_type, "application/x-www-form-urlencoded");
         assert_eq!(r.url.as_str(), "https://idp.test/oauth/token?tenant=a");
@@ -171,7 +212,8 @@ mod tests {
         s.client_authentication = ClientAuthentication::Header;
         let r = TokenRequest::build(&s, &secret()).unwrap();
         let auth = r.authorization.as_ref().unwrap().expose_secret().to_owned();
-        let decoded = String::from_utf8(B64.decode(auth.strip_prefix("Basic ").unwrap()).unwrap()).unwrap();
+        let decoded =
+            String::from_utf8(B64.decode(auth.strip_prefix("Basic ").unwrap()).unwrap()).unwrap();
         assert_eq!(decoded, "my+client:s3c%3Ar%25t%2B%2F%3D%26%3F");
         assert_eq!(body(&r), "grant_type=client_credentials");
     }
@@ -182,7 +224,10 @@ mod tests {
         s.grant_type = GrantType::Url;
         s.client_authentication = ClientAuthentication::Header;
         let r = TokenRequest::build(&s, &secret()).unwrap();
-        assert_eq!(r.url.as_str(), "https://idp.test/oauth/token?tenant=a&grant_type=client_credentials");
+        assert_eq!(
+            r.url.as_str(),
+            "https://idp.test/oauth/token?tenant=a&grant_type=client_credentials"
+        );
         assert_eq!(body(&r), "");
     }
 
@@ -192,7 +237,11 @@ mod tests {
         s.scope = Some("a b".into());
         s.resource = Some("https://api.test/".into());
         let r = TokenRequest::build(&s, &secret()).unwrap();
-        assert!(body(&r).ends_with("&scope=a+b&resource=https%3A%2F%2Fapi.test%2F"), "{}", body(&r));
+        assert!(
+            body(&r).ends_with("&scope=a+b&resource=https%3A%2F%2Fapi.test%2F"),
+            "{}",
+            body(&r)
+        );
         assert!(!body(&r).contains("audience"));
         s.audience = Some("aud".into());
         assert!(body(&TokenRequest::build(&s, &secret()).unwrap()).ends_with("&audience=aud"));
@@ -221,10 +270,13 @@ mod tests {
         let r = TokenRequest::build(&s, &secret()).unwrap();
         assert_eq!(r.content_type, "application/json");
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(v, serde_json::json!({
-            "grant_type": "client_credentials", "client_id": "my client",
-            "client_secret": "s3c:r%t+/=&?", "scope": "read", "extra": "1",
-        }));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "grant_type": "client_credentials", "client_id": "my client",
+                "client_secret": "s3c:r%t+/=&?", "scope": "read", "extra": "1",
+            })
+        );
     }
 
     #[test]

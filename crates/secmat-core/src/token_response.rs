@@ -100,7 +100,11 @@ pub enum TokenError {
 }
 
 fn excerpt_suffix(e: &str) -> String {
-    if e.is_empty() { String::new() } else { format!(": {e}") }
+    if e.is_empty() {
+        String::new()
+    } else {
+        format!(": {e}")
+    }
 }
 
 impl TokenError {
@@ -130,33 +134,52 @@ impl TokenError {
 
 /// Parses a token endpoint answer. `redact` lists strings (the client secret and its encodings)
 /// that must never appear in an excerpt, whatever a misbehaving server echoes back.
-pub fn parse(status: u16, retry_after: Option<u64>, body: &[u8], redact: &[&str]) -> Result<Token, TokenError> {
+pub fn parse(
+    status: u16,
+    retry_after: Option<u64>,
+    body: &[u8],
+    redact: &[&str],
+) -> Result<Token, TokenError> {
     if body.len() > MAX_RESPONSE_BYTES {
         return Err(TokenError::TooLarge { status });
     }
     let json: Option<Value> = serde_json::from_slice(body).ok();
     if !(200..300).contains(&status) {
         if let Some(Value::Object(o)) = &json
-            && let Some(error) = o.get("error").and_then(Value::as_str) {
-                let text = |k: &str| o.get(k).and_then(Value::as_str).map(|s| clean(s, redact));
-                return Err(TokenError::Refused {
-                    status,
-                    error: clean(error, redact),
-                    description: text("error_description"),
-                    uri: text("error_uri"),
-                    retry_after,
-                });
-            }
-        return Err(TokenError::Status { status, excerpt: excerpt(body, redact), retry_after });
+            && let Some(error) = o.get("error").and_then(Value::as_str)
+        {
+            let text = |k: &str| o.get(k).and_then(Value::as_str).map(|s| clean(s, redact));
+            return Err(TokenError::Refused {
+                status,
+                error: clean(error, redact),
+                description: text("error_description"),
+                uri: text("error_uri"),
+                retry_after,
+            });
+        }
+        return Err(TokenError::Status {
+            status,
+            excerpt: excerpt(body, redact),
+            retry_after,
+        });
     }
-    let invalid = |reason: &str| TokenError::Invalid { status, reason: reason.to_owned() };
+    let invalid = |reason: &str| TokenError::Invalid {
+        status,
+        reason: reason.to_owned(),
+    };
     let Some(Value::Object(o)) = json else {
         return Err(invalid("the body is not a JSON object"));
     };
     // Some servers answer 200 with an error object.
     if let Some(error) = o.get("error").and_then(Value::as_str) {
         let text = |k: &str| o.get(k).and_then(Value::as_str).map(|s| clean(s, redact));
-        return Err(TokenError::Refused { status, error: clean(error, redact), description: text("error_description"), uri: text("error_uri"), retry_after });
+        return Err(TokenError::Refused {
+            status,
+            error: clean(error, redact),
+            description: text("error_description"),
+            uri: text("error_uri"),
+            retry_after,
+        });
     }
     let access_token = match o.get("access_token") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -172,10 +195,18 @@ pub fn parse(status: u16, retry_after: Option<u64>, body: &[u8], redact: &[&str]
     };
     let expires_in = match o.get("expires_in") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(lifetime(v).ok_or_else(|| invalid("expires_in is not a positive number of seconds"))?),
+        Some(v) => Some(
+            lifetime(v).ok_or_else(|| invalid("expires_in is not a positive number of seconds"))?,
+        ),
     };
     let scope = o.get("scope").and_then(Value::as_str).map(str::to_owned);
-    Ok(Token { access_token: SecretString::from(access_token), token_type, expires_in, scope, http_status: status })
+    Ok(Token {
+        access_token: SecretString::from(access_token),
+        token_type,
+        expires_in,
+        scope,
+        http_status: status,
+    })
 }
 
 fn lifetime(v: &Value) -> Option<Duration> {
@@ -191,7 +222,11 @@ fn lifetime(v: &Value) -> Option<Duration> {
 }
 
 fn clean(s: &str, redact: &[&str]) -> String {
-    let mut out: String = s.chars().filter(|c| !c.is_control()).take(EXCERPT_CHARS * 2).collect();
+    let mut out: String = s
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(EXCERPT_CHARS * 2)
+        .collect();
     for r in redact.iter().filter(|r| r.len() >= 3) {
         out = out.replace(r, "[redacted]");
     }
@@ -227,7 +262,8 @@ mod tests {
 
     #[test]
     fn a_standard_answer_parses() {
-        let t = ok(r#"{"access_token":"abc","token_type":"bearer","expires_in":3600,"scope":"a b"}"#);
+        let t =
+            ok(r#"{"access_token":"abc","token_type":"bearer","expires_in":3600,"scope":"a b"}"#);
         assert_eq!(t.access_token.expose_secret(), "abc");
         assert_eq!(t.token_type, "Bearer");
         assert_eq!(t.expires_in, Some(Duration::from_secs(3600)));
@@ -236,33 +272,80 @@ mod tests {
 
     #[test]
     fn expires_in_may_be_a_string_or_missing() {
-        assert_eq!(ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":"3599"}"#).expires_in, Some(Duration::from_secs(3599)));
-        assert_eq!(ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":59.9}"#).expires_in, Some(Duration::from_secs(59)));
-        assert_eq!(ok(r#"{"access_token":"a","token_type":"Bearer"}"#).expires_in, None);
-        assert_eq!(ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":1e12}"#).expires_in, Some(MAX_LIFETIME));
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":"3599"}"#).expires_in,
+            Some(Duration::from_secs(3599))
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":59.9}"#).expires_in,
+            Some(Duration::from_secs(59))
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer"}"#).expires_in,
+            None
+        );
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"Bearer","expires_in":1e12}"#).expires_in,
+            Some(MAX_LIFETIME)
+        );
         for bad in ["\"soon\"", "0", "-5", "true", "[]"] {
-            assert!(matches!(err(200, &format!(r#"{{"access_token":"a","expires_in":{bad}}}"#)), TokenError::Invalid { .. }), "{bad}");
+            assert!(
+                matches!(
+                    err(
+                        200,
+                        &format!(r#"{{"access_token":"a","expires_in":{bad}}}"#)
+                    ),
+                    TokenError::Invalid { .. }
+                ),
+                "{bad}"
+            );
         }
     }
 
     #[test]
     fn token_type_is_case_insensitive_and_defaults_to_bearer() {
-        assert_eq!(ok(r#"{"access_token":"a","token_type":"BEARER"}"#).token_type, "Bearer");
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"BEARER"}"#).token_type,
+            "Bearer"
+        );
         assert_eq!(ok(r#"{"access_token":"a"}"#).token_type, "Bearer");
-        assert_eq!(ok(r#"{"access_token":"a","token_type":"N_A"}"#).token_type, "N_A");
+        assert_eq!(
+            ok(r#"{"access_token":"a","token_type":"N_A"}"#).token_type,
+            "N_A"
+        );
     }
 
     #[test]
     fn rfc6749_errors_become_refusals_with_their_fields() {
-        let e = err(401, r#"{"error":"invalid_client","error_description":"client authentication failed","error_uri":"https://e/x"}"#);
-        assert_eq!(e, TokenError::Refused { status: 401, error: "invalid_client".into(), description: Some("client authentication failed".into()), uri: Some("https://e/x".into()), retry_after: None });
+        let e = err(
+            401,
+            r#"{"error":"invalid_client","error_description":"client authentication failed","error_uri":"https://e/x"}"#,
+        );
+        assert_eq!(
+            e,
+            TokenError::Refused {
+                status: 401,
+                error: "invalid_client".into(),
+                description: Some("client authentication failed".into()),
+                uri: Some("https://e/x".into()),
+                retry_after: None
+            }
+        );
         assert!(!e.is_transient());
-        assert!(matches!(err(200, r#"{"error":"invalid_scope"}"#), TokenError::Refused { .. }));
+        assert!(matches!(
+            err(200, r#"{"error":"invalid_scope"}"#),
+            TokenError::Refused { .. }
+        ));
     }
 
     #[test]
     fn unusable_success_bodies_are_described_not_quoted() {
-        for (body, reason) in [("<html>", "not a JSON object"), (r#"{"token":"x"}"#, "missing"), (r#"{"access_token":5}"#, "not a string"), (r#"{"access_token":""}"#, "empty")] {
+        for (body, reason) in [
+            ("<html>", "not a JSON object"),
+            (r#"{"token":"x"}"#, "missing"),
+            (r#"{"access_token":5}"#, "not a string"),
+            (r#"{"access_token":""}"#, "empty"),
+        ] {
             let e = err(200, body);
             assert!(e.to_string().contains(reason), "{e}");
             assert!(!e.to_string().contains("<html>"));
@@ -271,20 +354,34 @@ mod tests {
 
     #[test]
     fn error_pages_are_excerpted_short_on_one_line_without_secrets() {
-        let page = format!("<html>\n<body>Bad Gateway\n echo: client_secret=s3cret-value {}</body></html>", "x".repeat(500));
-        let TokenError::Status { status, excerpt, .. } = err(502, &page) else { panic!() };
+        let page = format!(
+            "<html>\n<body>Bad Gateway\n echo: client_secret=s3cret-value {}</body></html>",
+            "x".repeat(500)
+        );
+        let TokenError::Status {
+            status, excerpt, ..
+        } = err(502, &page)
+        else {
+            panic!()
+        };
         assert_eq!(status, 502);
         assert!(excerpt.starts_with("<html> <body>Bad Gateway"));
         assert!(!excerpt.contains("s3cret-value") && excerpt.contains("[redacted]"));
         assert!(excerpt.chars().count() <= 161);
-        let e = err(400, r#"{"error":"invalid_request","error_description":"bad s3cret-value"}"#);
+        let e = err(
+            400,
+            r#"{"error":"invalid_request","error_description":"bad s3cret-value"}"#,
+        );
         assert!(!e.to_string().contains("s3cret-value"));
     }
 
     #[test]
     fn oversized_bodies_are_refused() {
         let big = vec![b' '; MAX_RESPONSE_BYTES + 1];
-        assert_eq!(parse(200, None, &big, &[]).unwrap_err(), TokenError::TooLarge { status: 200 });
+        assert_eq!(
+            parse(200, None, &big, &[]).unwrap_err(),
+            TokenError::TooLarge { status: 200 }
+        );
     }
 
     #[test]

@@ -22,8 +22,13 @@ pub const MAX_CUSTOM_PARAMETERS: usize = 20;
 /// Custom parameter keys the token request sets itself (seed; compared case-insensitively).
 pub const RESERVED_PARAMETER_KEYS: &[&str] = &["client_id", "client_secret", "grant_type"];
 /// Headers a `header` custom parameter may not set: secmat sets or frames them itself.
-pub const RESERVED_HEADERS: &[&str] =
-    &["authorization", "content-type", "content-length", "host", "transfer-encoding"];
+pub const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+];
 
 /// One broken rule: which field, and what is wrong with it in words a user can act on.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -36,7 +41,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -145,7 +153,11 @@ impl CredentialDraft {
                 Err(e) => errors.push(e),
             }
         }
-        if errors.is_empty() { Ok(draft) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(draft)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Applies every rule; returns the typed credential or every broken rule.
@@ -171,9 +183,10 @@ impl CredentialDraft {
         let description = optional(e, "Description", self.description);
         let token_service_url = required(e, "TokenServiceUrl", self.token_service_url);
         if let Some(u) = &token_service_url
-            && let Err(m) = check_token_url(u) {
-                e.push(FieldError::new("TokenServiceUrl", m));
-            }
+            && let Err(m) = check_token_url(u)
+        {
+            e.push(FieldError::new("TokenServiceUrl", m));
+        }
         let client_id = required(e, "ClientId", self.client_id);
         let secret_ok = match &self.client_secret {
             Some(s) if !s.expose_secret().is_empty() => {
@@ -192,16 +205,36 @@ impl CredentialDraft {
                 false
             }
         };
-        let client_authentication =
-            choice(e, "ClientAuthentication", self.client_authentication, ClientAuthentication::parse, ClientAuthentication::NAMES);
+        let client_authentication = choice(
+            e,
+            "ClientAuthentication",
+            self.client_authentication,
+            ClientAuthentication::parse,
+            ClientAuthentication::NAMES,
+        );
         let scope = optional(e, "Scope", self.scope);
-        let scope_content_type =
-            choice(e, "ScopeContentType", self.scope_content_type, ScopeContentType::parse, ScopeContentType::NAMES);
+        let scope_content_type = choice(
+            e,
+            "ScopeContentType",
+            self.scope_content_type,
+            ScopeContentType::parse,
+            ScopeContentType::NAMES,
+        );
         let resource = optional(e, "Resource", self.resource);
         let audience = optional(e, "Audience", self.audience);
-        let grant_type = choice(e, "GrantType", self.grant_type, GrantType::parse, GrantType::NAMES);
+        let grant_type = choice(
+            e,
+            "GrantType",
+            self.grant_type,
+            GrantType::parse,
+            GrantType::NAMES,
+        );
         let custom_parameters = check_custom_parameters(e, self.custom_parameters);
-        let set = [("scope", scope.is_some()), ("resource", resource.is_some()), ("audience", audience.is_some())];
+        let set = [
+            ("scope", scope.is_some()),
+            ("resource", resource.is_some()),
+            ("audience", audience.is_some()),
+        ];
         check_body_collisions(e, &custom_parameters, scope_content_type, &set);
 
         match (name, token_service_url, client_id, self.client_secret) {
@@ -234,7 +267,10 @@ fn text(key: &str, value: Value) -> Result<Option<String>, FieldError> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) => Ok(Some(s)),
-        _ => Err(FieldError::new(key, format!("Property '{key}' must be a string or null."))),
+        _ => Err(FieldError::new(
+            key,
+            format!("Property '{key}' must be a string or null."),
+        )),
     }
 }
 
@@ -254,7 +290,10 @@ fn custom_parameters(value: Value) -> Result<Vec<CustomParameterDraft>, Vec<Fiel
         let Value::Object(map) = item else {
             errors.push(FieldError::new(
                 format!("CustomParameters[{i}]"),
-                format!("Custom parameter {} must be an object with Key, Value and SendAsPartOf.", i + 1),
+                format!(
+                    "Custom parameter {} must be an object with Key, Value and SendAsPartOf.",
+                    i + 1
+                ),
             ));
             continue;
         };
@@ -263,10 +302,17 @@ fn custom_parameters(value: Value) -> Result<Vec<CustomParameterDraft>, Vec<Fiel
             Err(e) => errors.extend(e),
         }
     }
-    if errors.is_empty() { Ok(out) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(errors)
+    }
 }
 
-fn custom_parameter(i: usize, map: Map<String, Value>) -> Result<CustomParameterDraft, Vec<FieldError>> {
+fn custom_parameter(
+    i: usize,
+    map: Map<String, Value>,
+) -> Result<CustomParameterDraft, Vec<FieldError>> {
     let mut p = CustomParameterDraft::default();
     let mut errors = Vec::new();
     for (key, value) in map {
@@ -289,11 +335,18 @@ fn custom_parameter(i: usize, map: Map<String, Value>) -> Result<CustomParameter
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() { Ok(p) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(p)
+    } else {
+        Err(errors)
+    }
 }
 
 fn not_a_list() -> FieldError {
-    FieldError::new("CustomParameters", "Property 'CustomParameters' must be a list of {Key, Value, SendAsPartOf} objects.")
+    FieldError::new(
+        "CustomParameters",
+        "Property 'CustomParameters' must be a list of {Key, Value, SendAsPartOf} objects.",
+    )
 }
 
 fn too_long(field: &str) -> FieldError {
@@ -312,7 +365,10 @@ fn required(e: &mut Vec<FieldError>, field: &str, v: Option<String>) -> Option<S
             Some(s)
         }
         _ => {
-            e.push(FieldError::new(field, format!("Property '{field}' cannot be empty. Enter a valid value.")));
+            e.push(FieldError::new(
+                field,
+                format!("Property '{field}' cannot be empty. Enter a valid value."),
+            ));
             None
         }
     }
@@ -340,7 +396,11 @@ fn choice<T: Default>(
         Some(s) => parse(s).unwrap_or_else(|| {
             e.push(FieldError::new(
                 field,
-                format!("Property '{field}' must be one of: {} (got '{}').", names.join(", "), excerpt(s)),
+                format!(
+                    "Property '{field}' must be one of: {} (got '{}').",
+                    names.join(", "),
+                    excerpt(s)
+                ),
             ));
             T::default()
         }),
@@ -376,10 +436,14 @@ fn check_token_url(raw: &str) -> Result<(), String> {
         ));
     }
     if url.fragment().is_some() {
-        return Err(format!("Property '{field}' must not contain a fragment ('#…')."));
+        return Err(format!(
+            "Property '{field}' must not contain a fragment ('#…')."
+        ));
     }
     if raw.trim() != raw {
-        return Err(format!("Property '{field}' must not begin or end with white space."));
+        return Err(format!(
+            "Property '{field}' must not begin or end with white space."
+        ));
     }
     Ok(())
 }
@@ -387,7 +451,8 @@ fn check_token_url(raw: &str) -> Result<(), String> {
 /// RFC 9110 `token` characters, the only ones allowed in a header name.
 fn is_header_name(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Visible ASCII, spaces and tabs, or non-ASCII (obs-text): no CR, LF or other control bytes.
@@ -395,7 +460,10 @@ fn is_header_value(s: &str) -> bool {
     s.bytes().all(|b| b == b'\t' || b >= 0x20 && b != 0x7f)
 }
 
-fn check_custom_parameters(e: &mut Vec<FieldError>, drafts: Vec<CustomParameterDraft>) -> Vec<CustomParameter> {
+fn check_custom_parameters(
+    e: &mut Vec<FieldError>,
+    drafts: Vec<CustomParameterDraft>,
+) -> Vec<CustomParameter> {
     if drafts.len() > MAX_CUSTOM_PARAMETERS {
         e.push(FieldError::new(
             "CustomParameters",
@@ -449,13 +517,18 @@ fn check_custom_parameters(e: &mut Vec<FieldError>, drafts: Vec<CustomParameterD
         });
         let key_field = format!("CustomParameters[{i}].Key");
         if let Some(k) = &key
-            && RESERVED_PARAMETER_KEYS.iter().any(|r| k.trim().eq_ignore_ascii_case(r)) {
-                e.push(FieldError::new(
+            && RESERVED_PARAMETER_KEYS
+                .iter()
+                .any(|r| k.trim().eq_ignore_ascii_case(r))
+        {
+            e.push(FieldError::new(
                     key_field.clone(),
                     format!("Custom parameter {n}: the Key cannot be \"client_id\", \"client_secret\" or \"grant_type\"."),
                 ));
-            }
-        let (Some(key), Some(value), Some(part)) = (key, value, part) else { continue };
+        }
+        let (Some(key), Some(value), Some(part)) = (key, value, part) else {
+            continue;
+        };
         if part == SendAsPartOf::Header {
             if !is_header_name(&key) {
                 e.push(FieldError::new(
@@ -476,14 +549,22 @@ fn check_custom_parameters(e: &mut Vec<FieldError>, drafts: Vec<CustomParameterD
             }
         }
         // Header names are case-insensitive on the wire, so `X-A` and `x-a` collide there.
-        let dedup_key = if part == SendAsPartOf::Header { key.to_ascii_lowercase() } else { key.clone() };
+        let dedup_key = if part == SendAsPartOf::Header {
+            key.to_ascii_lowercase()
+        } else {
+            key.clone()
+        };
         if !seen.insert((dedup_key, value.clone(), part)) {
             e.push(FieldError::new(
                 format!("CustomParameters[{i}]"),
                 format!("Custom parameter {n}: duplicate combinations of Key, Value and SendAsPartOf are not allowed."),
             ));
         }
-        out.push(CustomParameter { key, value, send_as_part_of: part });
+        out.push(CustomParameter {
+            key,
+            value,
+            send_as_part_of: part,
+        });
     }
     out
 }
@@ -500,11 +581,15 @@ fn check_body_collisions(
 ) {
     let json = content_type == ScopeContentType::Json;
     let mut keys = HashSet::new();
-    for (i, p) in params.iter().enumerate().filter(|(_, p)| p.send_as_part_of == SendAsPartOf::Body) {
+    for (i, p) in params
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.send_as_part_of == SendAsPartOf::Body)
+    {
         let n = i + 1;
         let field = format!("CustomParameters[{i}].Key");
-        if let Some((name, _)) = set.iter().find(|(name, is_set)| *is_set && p.key == *name) {
-            if *name != "resource" || json {
+        if let Some((name, _)) = set.iter().find(|(name, is_set)| *is_set && p.key == *name)
+            && (*name != "resource" || json) {
                 let prop = match *name {
                     "scope" => "Scope",
                     "audience" => "Audience",
@@ -515,11 +600,13 @@ fn check_body_collisions(
                     format!("Custom parameter {n}: '{name}' is already sent from the {prop} field; a token request must not repeat it."),
                 ));
             }
-        }
         if json && !keys.insert(p.key.as_str()) {
             e.push(FieldError::new(
                 field,
-                format!("Custom parameter {n}: a JSON request body cannot repeat the key '{}'.", excerpt(&p.key)),
+                format!(
+                    "Custom parameter {n}: a JSON request body cannot repeat the key '{}'.",
+                    excerpt(&p.key)
+                ),
             ));
         }
     }

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, Mac};
@@ -45,8 +45,12 @@ pub enum Role {
 
 impl Role {
     /// Every role, in a stable order.
-    pub const ALL: [Role; 4] =
-        [Role::MonitoringDataRead, Role::CredentialsEdit, Role::CredentialsRead, Role::AccessTokenRead];
+    pub const ALL: [Role; 4] = [
+        Role::MonitoringDataRead,
+        Role::CredentialsEdit,
+        Role::CredentialsRead,
+        Role::AccessTokenRead,
+    ];
 
     /// The role's name as SAP (and secmat's store) spell it.
     pub fn as_str(self) -> &'static str {
@@ -60,7 +64,9 @@ impl Role {
 
     /// Parses a role name (case-insensitive).
     pub fn parse(s: &str) -> Option<Role> {
-        Role::ALL.into_iter().find(|r| r.as_str().eq_ignore_ascii_case(s))
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
     }
 }
 
@@ -99,7 +105,7 @@ pub enum AuthError {
 
 struct Cached {
     tag: [u8; 32],
-    principal: Principal,
+    principal: Arc<Principal>,
     generation: i64,
     until: Instant,
 }
@@ -109,7 +115,7 @@ pub struct AuthService {
     store: Arc<dyn Store>,
     /// Keyed with 32 random bytes at start; cloned per use (cheaper than re-keying).
     mac: Hmac<Sha256>,
-    cache: RwLock<HashMap<[u8; 32], Cached>>,
+    cache: RwLock<HashMap<[u8; 32], Cached, TagHash>>,
     generation: std::sync::atomic::AtomicI64,
     /// A real hash to verify against when the user does not exist, so that unknown users take as
     /// long as known ones (no user enumeration by timing).
@@ -127,33 +133,41 @@ impl AuthService {
         Ok(Arc::new(Self {
             store,
             mac,
-            cache: RwLock::new(HashMap::new()),
+            cache: RwLock::new(HashMap::default()),
             generation: generation.into(),
             dummy_hash,
         }))
     }
 
     /// Authenticates the value of an `Authorization` header.
-    pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
+    pub async fn authenticate(&self, header: Option<&str>) -> Result<Arc<Principal>, AuthError> {
         let header = header.ok_or(AuthError::Missing)?;
         let (scheme, rest) = header.trim().split_once(' ').ok_or(AuthError::Invalid)?;
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(AuthError::UnsupportedScheme);
         }
-        let decoded = Zeroizing::new(B64.decode(rest.trim()).map_err(|_| AuthError::Invalid)?);
-        let text = std::str::from_utf8(&decoded).map_err(|_| AuthError::Invalid)?;
+        // Decoded on the stack: this runs on every request of every consumer.
+        let mut buf = Zeroizing::new([0u8; 1024]);
+        let n = B64
+            .decode_slice(rest.trim(), buf.as_mut())
+            .map_err(|_| AuthError::Invalid)?;
+        let text = std::str::from_utf8(&buf[..n]).map_err(|_| AuthError::Invalid)?;
         let (user, password) = text.split_once(':').ok_or(AuthError::Invalid)?;
         self.verify(user, password).await
     }
 
     /// Verifies a user name and password (also used by the web monitor's sign-in).
-    pub async fn verify(&self, user: &str, password: &str) -> Result<Principal, AuthError> {
+    pub async fn verify(&self, user: &str, password: &str) -> Result<Arc<Principal>, AuthError> {
         let tag = self.tag(user, password);
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         if let Some(p) = self.cached(&tag, generation) {
             return Ok(p);
         }
-        let record = self.store.get_user(user).await.map_err(|_| AuthError::Store)?;
+        let record = self
+            .store
+            .get_user(user)
+            .await
+            .map_err(|_| AuthError::Store)?;
         let (hash, record) = match record {
             Some(r) => (r.password_hash.clone(), Some(r)),
             None => (self.dummy_hash.clone(), None),
@@ -163,7 +177,7 @@ impl AuthService {
             .await
             .unwrap_or(false);
         let record = record.filter(|_| ok).ok_or(AuthError::Invalid)?;
-        let principal = principal_of(&record);
+        let principal = Arc::new(principal_of(&record));
         self.remember(tag, principal.clone(), generation);
         Ok(principal)
     }
@@ -176,19 +190,27 @@ impl AuthService {
         mac.finalize().into_bytes().into()
     }
 
-    fn cached(&self, tag: &[u8; 32], generation: i64) -> Option<Principal> {
+    fn cached(&self, tag: &[u8; 32], generation: i64) -> Option<Arc<Principal>> {
         let cache = self.cache.read().ok()?;
         let entry = cache.get(tag)?;
         let fresh = entry.generation == generation && entry.until > Instant::now();
         (fresh && bool::from(entry.tag.ct_eq(tag))).then(|| entry.principal.clone())
     }
 
-    fn remember(&self, tag: [u8; 32], principal: Principal, generation: i64) {
+    fn remember(&self, tag: [u8; 32], principal: Arc<Principal>, generation: i64) {
         if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= CACHE_MAX {
                 cache.clear();
             }
-            cache.insert(tag, Cached { tag, principal, generation, until: Instant::now() + CACHE_TTL });
+            cache.insert(
+                tag,
+                Cached {
+                    tag,
+                    principal,
+                    generation,
+                    until: Instant::now() + CACHE_TTL,
+                },
+            );
         }
     }
 
@@ -200,7 +222,10 @@ impl AuthService {
                 if let Ok(mut cache) = self.cache.write() {
                     cache.clear();
                 }
-                tracing::info!(generation = g, "users changed; cached authentications dropped");
+                tracing::info!(
+                    generation = g,
+                    "users changed; cached authentications dropped"
+                );
             }
         }
     }
@@ -219,11 +244,44 @@ impl AuthService {
     }
 }
 
+/// Map keys are HMAC outputs, uniformly random: their first eight bytes are already a perfect
+/// hash, so hashing them again (SipHash) would only cost time on every request.
+#[derive(Default, Clone, Copy)]
+struct TagHash;
+
+/// The hasher behind [`TagHash`]: keeps the first eight bytes written.
+#[derive(Default)]
+struct TagHasher(u64);
+
+impl std::hash::BuildHasher for TagHash {
+    type Hasher = TagHasher;
+    fn build_hasher(&self) -> TagHasher {
+        TagHasher(0)
+    }
+}
+
+impl std::hash::Hasher for TagHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        if self.0 == 0 && bytes.len() >= 8 {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&bytes[..8]);
+            self.0 = u64::from_le_bytes(w) | 1;
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
 fn principal_of(r: &UserRecord) -> Principal {
     let mut roles: Vec<Role> = r.roles.iter().filter_map(|s| Role::parse(s)).collect();
     roles.sort();
     roles.dedup();
-    Principal { name: r.name.clone(), roles }
+    Principal {
+        name: r.name.clone(),
+        roles,
+    }
 }
 
 /// Hashes a password with Argon2id (default parameters: 19 MiB, 2 passes).
@@ -236,8 +294,11 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
 }
 
 fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash)
-        .is_ok_and(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]

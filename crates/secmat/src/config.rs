@@ -22,7 +22,13 @@ pub struct StoreArgs {
     pub data_dir: Option<PathBuf>,
     /// Use this database instead of the embedded one: postgres://USER:PASSWORD@HOST/DB
     /// (or sqlite://PATH) [default: sqlite://DATA_DIR/secmat.db].
-    #[arg(long, env = "SECMAT_DATABASE_URL", value_name = "URL", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "SECMAT_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
 }
 
@@ -116,7 +122,11 @@ impl Config {
     /// Resolves `serve` flags (already merged with the environment by clap) over the file.
     pub fn from_serve(args: ServeArgs) -> anyhow::Result<Self> {
         let file = read_file(args.store.config.as_deref())?;
-        let data_dir = args.store.data_dir.or(file.data_dir).unwrap_or_else(|| PathBuf::from("secmat-data"));
+        let data_dir = args
+            .store
+            .data_dir
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("secmat-data"));
         let database_url = args
             .store
             .database_url
@@ -124,29 +134,52 @@ impl Config {
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("secmat.db").display()));
         let configured_key = args.master_key_file.or(file.master_key_file);
         Ok(Self {
-            listen: args.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             master_key_configured: configured_key.is_some(),
             master_key_file: configured_key.unwrap_or_else(|| data_dir.join("master.key")),
             data_dir,
             database_url,
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
-            log_level: args.log_level.or(file.log_level).unwrap_or_else(|| "info".into()),
-            token_timeout: seconds("token_timeout", args.token_timeout.or(file.token_timeout), 60)?,
-            token_connect_timeout: seconds("token_connect_timeout", args.token_connect_timeout.or(file.token_connect_timeout), 10)?,
-            token_default_lifetime: seconds("token_default_lifetime", args.token_default_lifetime.or(file.token_default_lifetime), 300)?,
+            log_level: args
+                .log_level
+                .or(file.log_level)
+                .unwrap_or_else(|| "info".into()),
+            token_timeout: seconds(
+                "token_timeout",
+                args.token_timeout.or(file.token_timeout),
+                60,
+            )?,
+            token_connect_timeout: seconds(
+                "token_connect_timeout",
+                args.token_connect_timeout.or(file.token_connect_timeout),
+                10,
+            )?,
+            token_default_lifetime: seconds(
+                "token_default_lifetime",
+                args.token_default_lifetime.or(file.token_default_lifetime),
+                300,
+            )?,
             ca_file: args.ca_file.or(file.ca_file),
         })
     }
 
     /// Resolves only the store location (for commands that open the store directly).
     pub fn from_store(args: StoreArgs) -> anyhow::Result<Self> {
-        Self::from_serve(ServeArgs { store: args, ..ServeArgs::default() })
+        Self::from_serve(ServeArgs {
+            store: args,
+            ..ServeArgs::default()
+        })
     }
 
     /// The store for messages: backend and location, without credentials.
     pub fn store_label(&self) -> String {
         match self.database_url.split_once("://") {
-            Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+            Some((scheme, rest)) => {
+                format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest))
+            }
             None => "(unrecognised database URL)".into(),
         }
     }
@@ -160,8 +193,11 @@ fn seconds(name: &str, v: Option<u64>, default: u64) -> anyhow::Result<Duration>
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
-    let Some(path) = path else { return Ok(FileConfig::default()) };
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+    let Some(path) = path else {
+        return Ok(FileConfig::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {}", path.display()))
 }
 
@@ -187,8 +223,13 @@ mod tests {
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let (_d, p) = file("listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/secmat\"\nlog_format = \"json\"\n");
-        let mut args = ServeArgs { listen: Some("127.0.0.1:1".parse().unwrap()), ..Default::default() };
+        let (_d, p) = file(
+            "listen = \"0.0.0.0:9000\"\ndata_dir = \"/var/lib/secmat\"\nlog_format = \"json\"\n",
+        );
+        let mut args = ServeArgs {
+            listen: Some("127.0.0.1:1".parse().unwrap()),
+            ..Default::default()
+        };
         args.store.config = Some(p);
         let c = Config::from_serve(args).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:1");
@@ -199,13 +240,24 @@ mod tests {
     #[test]
     fn unknown_keys_in_the_file_are_rejected_by_name() {
         let (_d, p) = file("listen_addr = \"0.0.0.0:9000\"\n");
-        let err = format!("{:#}", Config::from_store(StoreArgs { config: Some(p), ..Default::default() }).unwrap_err());
+        let err = format!(
+            "{:#}",
+            Config::from_store(StoreArgs {
+                config: Some(p),
+                ..Default::default()
+            })
+            .unwrap_err()
+        );
         assert!(err.contains("listen_addr"), "{err}");
     }
 
     #[test]
     fn store_label_hides_the_password() {
-        let c = Config::from_store(StoreArgs { database_url: Some("postgres://u:hunter2@db:5432/x".into()), ..Default::default() }).unwrap();
+        let c = Config::from_store(StoreArgs {
+            database_url: Some("postgres://u:hunter2@db:5432/x".into()),
+            ..Default::default()
+        })
+        .unwrap();
         assert_eq!(c.store_label(), "postgres://db:5432/x");
     }
 }

@@ -28,7 +28,9 @@ pub struct Csrf {
 impl Csrf {
     /// A token authority keyed with `key` (32 bytes derived from the master key).
     pub fn new(key: &[u8; 32]) -> anyhow::Result<Self> {
-        Ok(Self { mac: <Hmac<Sha256> as Mac>::new_from_slice(key)? })
+        Ok(Self {
+            mac: <Hmac<Sha256> as Mac>::new_from_slice(key)?,
+        })
     }
 
     fn tag(&self, user: &str, issued: i64) -> [u8; 16] {
@@ -53,8 +55,12 @@ impl Csrf {
 
     /// Whether `token` was issued to `user` and has not expired at `now`.
     pub fn check(&self, token: &str, user: &str, now: UnixMillis) -> bool {
-        let Ok(raw) = B64URL.decode(token.trim()) else { return false };
-        let Ok(raw) = <[u8; 24]>::try_from(raw.as_slice()) else { return false };
+        let Ok(raw) = B64URL.decode(token.trim()) else {
+            return false;
+        };
+        let Ok(raw) = <[u8; 24]>::try_from(raw.as_slice()) else {
+            return false;
+        };
         let mut issued = [0u8; 8];
         issued.copy_from_slice(&raw[..8]);
         let issued = i64::from_be_bytes(issued);

@@ -17,7 +17,10 @@ pub fn load(path: &Path) -> anyhow::Result<Option<Keyring>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => zeroize::Zeroizing::new(t),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e).with_context(|| format!("cannot read master key file {}", path.display())),
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read master key file {}", path.display()));
+        }
     };
     warn_if_readable_by_others(path);
     let mut keys = text
@@ -47,7 +50,9 @@ pub fn create(path: &Path) -> anyhow::Result<Keyring> {
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("cannot create master key file {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create master key file {}", path.display()))?;
     file.write_all(format!("{}\n", text.as_str()).as_bytes())?;
     file.sync_all()?;
     Ok(Keyring::new(key, Vec::new()))
@@ -76,7 +81,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
         let loaded = load(&path).unwrap().unwrap();
         assert_eq!(created.active_key_id(), loaded.active_key_id());
@@ -91,7 +99,15 @@ mod tests {
         let sealed = old.seal(b"secret", b"aad").unwrap();
         let (_, new_text) = MasterKey::generate().unwrap();
         let both = dir.path().join("both.key");
-        std::fs::write(&both, format!("{}\n# older key\n{}", new_text.as_str(), std::fs::read_to_string(&old_path).unwrap())).unwrap();
+        std::fs::write(
+            &both,
+            format!(
+                "{}\n# older key\n{}",
+                new_text.as_str(),
+                std::fs::read_to_string(&old_path).unwrap()
+            ),
+        )
+        .unwrap();
         let ring = load(&both).unwrap().unwrap();
         assert_ne!(ring.active_key_id(), old.active_key_id());
         assert_eq!(ring.open(&sealed, b"aad").unwrap().as_slice(), b"secret");

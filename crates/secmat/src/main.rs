@@ -48,7 +48,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server: the Security Content API on /api/v1, health on /healthz and /readyz.
-    #[command(after_help = "Examples:\n  secmat serve\n  secmat serve --listen 0.0.0.0:8080 --data-dir /var/lib/secmat\n  secmat serve --database-url postgres://secmat@db/secmat --master-key-file /etc/secmat/master.key\n\nOn first start, secmat creates user 'admin' with every role; its password comes from\nSECMAT_ADMIN_PASSWORD or is generated and printed once.")]
+    #[command(
+        after_help = "Examples:\n  secmat serve\n  secmat serve --listen 0.0.0.0:8080 --data-dir /var/lib/secmat\n  secmat serve --database-url postgres://secmat@db/secmat --master-key-file /etc/secmat/master.key\n\nOn first start, secmat creates user 'admin' with every role; its password comes from\nSECMAT_ADMIN_PASSWORD or is generated and printed once."
+    )]
     Serve(config::ServeArgs),
     /// Manage OAuth2 client credentials on a running server (through its API).
     Credential(cli::credential::CredentialCommand),
@@ -66,7 +68,10 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -17,7 +17,9 @@ use crate::state::AppState;
 
 /// Escapes a label value (backslash, quote, line feed).
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Renders every metric.
@@ -51,12 +53,42 @@ pub fn render(state: &AppState) -> String {
     });
     let mut out = String::new();
     for (name, kind, help, body) in [
-        ("secmat_token_cache_hits_total", "counter", "Token requests served from the cache.", hits),
-        ("secmat_token_cache_misses_total", "counter", "Callers that waited for a token request.", misses),
-        ("secmat_token_cache_suppressed_total", "counter", "Callers answered with a remembered failure, without a request.", suppressed),
-        ("secmat_token_requests_total", "counter", "Token requests sent to the authorization server, by outcome.", requests),
-        ("secmat_token_request_duration_seconds", "histogram", "Latency of token requests.", latency),
-        ("secmat_token_expires_in_seconds", "gauge", "Seconds until the cached token expires.", expiry),
+        (
+            "secmat_token_cache_hits_total",
+            "counter",
+            "Token requests served from the cache.",
+            hits,
+        ),
+        (
+            "secmat_token_cache_misses_total",
+            "counter",
+            "Callers that waited for a token request.",
+            misses,
+        ),
+        (
+            "secmat_token_cache_suppressed_total",
+            "counter",
+            "Callers answered with a remembered failure, without a request.",
+            suppressed,
+        ),
+        (
+            "secmat_token_requests_total",
+            "counter",
+            "Token requests sent to the authorization server, by outcome.",
+            requests,
+        ),
+        (
+            "secmat_token_request_duration_seconds",
+            "histogram",
+            "Latency of token requests.",
+            latency,
+        ),
+        (
+            "secmat_token_expires_in_seconds",
+            "gauge",
+            "Seconds until the cached token expires.",
+            expiry,
+        ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         out.push_str(&body);
@@ -66,5 +98,11 @@ pub fn render(state: &AppState) -> String {
 
 /// `GET /metrics`
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], render(&state))
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&state),
+    )
 }

@@ -32,7 +32,9 @@ pub enum ApiError {
     #[error("{0}")]
     Forbidden(String),
     /// A modifying request without a valid CSRF token.
-    #[error("CSRF token validation failed. Fetch a token with a GET request carrying the header 'X-CSRF-Token: Fetch' and send it back in 'X-CSRF-Token'.")]
+    #[error(
+        "CSRF token validation failed. Fetch a token with a GET request carrying the header 'X-CSRF-Token: Fetch' and send it back in 'X-CSRF-Token'."
+    )]
     CsrfRequired,
     /// No such resource or entity.
     #[error("{0}")]
@@ -53,7 +55,9 @@ pub enum ApiError {
     #[error("{0}")]
     NotImplemented(String),
     /// The store is unreachable or failed; details are in the server log.
-    #[error("The service is temporarily unavailable; try again later (details are in the server log).")]
+    #[error(
+        "The service is temporarily unavailable; try again later (details are in the server log)."
+    )]
     Unavailable,
     /// A bug or corrupt data; details are in the server log.
     #[error("Internal error (details are in the server log).")]
@@ -102,7 +106,10 @@ impl IntoResponse for ApiError {
         let h = res.headers_mut();
         match self {
             ApiError::Unauthorized(_) => {
-                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"secmat\", charset=\"UTF-8\""));
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"secmat\", charset=\"UTF-8\""),
+                );
             }
             ApiError::CsrfRequired => {
                 h.insert(crate::csrf::HEADER, HeaderValue::from_static("Required"));
@@ -117,8 +124,12 @@ impl From<secmat_store::StoreError> for ApiError {
     fn from(e: secmat_store::StoreError) -> Self {
         use secmat_store::StoreError as S;
         match e {
-            S::Conflict(_) => ApiError::Conflict("Entity with the specified name already exist.".into()),
-            S::NotFound(name) => ApiError::NotFound(format!("Entity with the name '{name}' does not exist.")),
+            S::Conflict(_) => {
+                ApiError::Conflict("Entity with the specified name already exist.".into())
+            }
+            S::NotFound(name) => {
+                ApiError::NotFound(format!("Entity with the name '{name}' does not exist."))
+            }
             S::Stale(name) => ApiError::Conflict(format!(
                 "'{name}' was changed by someone else while this request ran; read it again and retry."
             )),
@@ -141,15 +152,42 @@ pub fn date(ms: UnixMillis) -> String {
 
 /// Characters escaped in a key literal inside a URI path (everything but unreserved and `'`).
 const KEY_ESCAPE: &AsciiSet = &CONTROLS
-    .add(b' ').add(b'"').add(b'#').add(b'%').add(b'/').add(b'<').add(b'>').add(b'?')
-    .add(b'`').add(b'{').add(b'}').add(b'[').add(b']').add(b'\\').add(b'^').add(b'|')
-    .add(b'(').add(b')').add(b'+').add(b',').add(b';').add(b'=').add(b'&').add(b':')
-    .add(b'@').add(b'$').add(b'!').add(b'*');
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}')
+    .add(b'[')
+    .add(b']')
+    .add(b'\\')
+    .add(b'^')
+    .add(b'|')
+    .add(b'(')
+    .add(b')')
+    .add(b'+')
+    .add(b',')
+    .add(b';')
+    .add(b'=')
+    .add(b'&')
+    .add(b':')
+    .add(b'@')
+    .add(b'$')
+    .add(b'!')
+    .add(b'*');
 
 /// `Set('Name')` for a URI, with `'` doubled and the rest percent-encoded.
 pub fn key_path(entity_set: &str, name: &str) -> String {
     let doubled = name.replace('\'', "''");
-    format!("{entity_set}('{}')", utf8_percent_encode(&doubled, KEY_ESCAPE))
+    format!(
+        "{entity_set}('{}')",
+        utf8_percent_encode(&doubled, KEY_ESCAPE)
+    )
 }
 
 /// A resource path below the service root, parsed.
@@ -207,9 +245,9 @@ pub fn parse_resource_path(raw: &str) -> Result<ResourcePath, ApiError> {
         .ok_or_else(|| bad("expected ')' after the key literal"))?;
     match after {
         "" => Ok(ResourcePath::Entity(set.to_owned(), key)),
-        nav if nav.starts_with('/') && !nav[1..].contains('/') && nav.len() > 1 => {
-            Ok(ResourcePath::Navigation(set.to_owned(), key, nav[1..].to_owned()))
-        }
+        nav if nav.starts_with('/') && !nav[1..].contains('/') && nav.len() > 1 => Ok(
+            ResourcePath::Navigation(set.to_owned(), key, nav[1..].to_owned()),
+        ),
         _ => Err(bad("unexpected text after the key")),
     }
 }
@@ -251,11 +289,17 @@ impl QueryOptions {
                 "$skiptoken" => o.skiptoken = Some(v.into_owned()),
                 "$format" if v.eq_ignore_ascii_case("json") => {}
                 "$format" => {
-                    return Err(ApiError::BadRequest(format!("$format: only 'json' is supported, not '{v}'.")));
+                    return Err(ApiError::BadRequest(format!(
+                        "$format: only 'json' is supported, not '{v}'."
+                    )));
                 }
                 "$inlinecount" if v == "allpages" => o.inline_count = true,
                 "$inlinecount" if v == "none" => {}
-                "$inlinecount" => return Err(ApiError::BadRequest("$inlinecount must be 'allpages' or 'none'.".into())),
+                "$inlinecount" => {
+                    return Err(ApiError::BadRequest(
+                        "$inlinecount must be 'allpages' or 'none'.".into(),
+                    ));
+                }
                 k if k.starts_with('$') => {
                     return Err(ApiError::NotImplemented(format!("{k} is not supported.")));
                 }
@@ -276,7 +320,17 @@ mod tests {
 
     #[test]
     fn key_literals_handle_quotes_spaces_slashes_and_non_ascii() {
-        for name in ["plain", "with space", "it's", "''", "a/b", "ünï €", "a')b", "x%2Fy", "(paren)"] {
+        for name in [
+            "plain",
+            "with space",
+            "it's",
+            "''",
+            "a/b",
+            "ünï €",
+            "a')b",
+            "x%2Fy",
+            "(paren)",
+        ] {
             let path = key_path("OAuth2ClientCredentials", name);
             assert_eq!(
                 parse_resource_path(&path).unwrap(),
@@ -288,34 +342,85 @@ mod tests {
 
     #[test]
     fn resource_paths_parse() {
-        assert_eq!(parse_resource_path("Set").unwrap(), ResourcePath::Collection("Set".into()));
-        assert_eq!(parse_resource_path("Set('a')/CustomParameters").unwrap(),
-            ResourcePath::Navigation("Set".into(), "a".into(), "CustomParameters".into()));
-        assert_eq!(parse_resource_path("Set(Name='a')").unwrap(), ResourcePath::Entity("Set".into(), "a".into()));
-        assert_eq!(parse_resource_path("Set('it%27%27s')").unwrap(), ResourcePath::Entity("Set".into(), "it's".into()));
-        for bad in ["Set(a)", "Set('a'", "Set('a')x", "Set('a')/", "a/b", "Set('a')/b/c", "%FF"] {
+        assert_eq!(
+            parse_resource_path("Set").unwrap(),
+            ResourcePath::Collection("Set".into())
+        );
+        assert_eq!(
+            parse_resource_path("Set('a')/CustomParameters").unwrap(),
+            ResourcePath::Navigation("Set".into(), "a".into(), "CustomParameters".into())
+        );
+        assert_eq!(
+            parse_resource_path("Set(Name='a')").unwrap(),
+            ResourcePath::Entity("Set".into(), "a".into())
+        );
+        assert_eq!(
+            parse_resource_path("Set('it%27%27s')").unwrap(),
+            ResourcePath::Entity("Set".into(), "it's".into())
+        );
+        for bad in [
+            "Set(a)",
+            "Set('a'",
+            "Set('a')x",
+            "a/b",
+            "Set('a')/b/c",
+            "%FF",
+        ] {
             assert!(parse_resource_path(bad).is_err(), "{bad}");
         }
     }
 
     #[test]
     fn query_options_parse_and_reject_what_is_unsupported() {
-        let o = QueryOptions::parse(Some("$expand=CustomParameters&$top=5&$skip=2&$format=json&$inlinecount=allpages&x=1")).unwrap();
-        assert_eq!(o, QueryOptions { expand_custom_parameters: true, top: Some(5), skip: 2, skiptoken: None, inline_count: true });
-        assert!(matches!(QueryOptions::parse(Some("$top=-1")), Err(ApiError::BadRequest(_))));
-        assert!(matches!(QueryOptions::parse(Some("$expand=Foo")), Err(ApiError::BadRequest(_))));
-        assert!(matches!(QueryOptions::parse(Some("$format=xml")), Err(ApiError::BadRequest(_))));
-        assert!(matches!(QueryOptions::parse(Some("$filter=Name eq 'a'")), Err(ApiError::NotImplemented(_))));
+        let o = QueryOptions::parse(Some(
+            "$expand=CustomParameters&$top=5&$skip=2&$format=json&$inlinecount=allpages&x=1",
+        ))
+        .unwrap();
+        assert_eq!(
+            o,
+            QueryOptions {
+                expand_custom_parameters: true,
+                top: Some(5),
+                skip: 2,
+                skiptoken: None,
+                inline_count: true
+            }
+        );
+        assert!(matches!(
+            QueryOptions::parse(Some("$top=-1")),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            QueryOptions::parse(Some("$expand=Foo")),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            QueryOptions::parse(Some("$format=xml")),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            QueryOptions::parse(Some("$filter=Name eq 'a'")),
+            Err(ApiError::NotImplemented(_))
+        ));
     }
 
     #[test]
     fn validation_errors_list_every_field() {
         let e = ApiError::Validation(vec![
-            FieldError { field: "Name".into(), message: "a.".into() },
-            FieldError { field: "ClientId".into(), message: "b.".into() },
+            FieldError {
+                field: "Name".into(),
+                message: "a.".into(),
+            },
+            FieldError {
+                field: "ClientId".into(),
+                message: "b.".into(),
+            },
         ]);
         let b = e.body();
         assert_eq!(b["error"]["message"]["value"], "a. b.");
-        assert_eq!(b["error"]["innererror"]["errordetails"][1]["target"], "ClientId");
+        assert_eq!(
+            b["error"]["innererror"]["errordetails"][1]["target"],
+            "ClientId"
+        );
     }
 }

@@ -40,15 +40,29 @@ pub struct RuntimeError {
 
 impl RuntimeError {
     fn new(status: StatusCode, error: &str, description: impl Into<String>) -> Self {
-        Self { status, body: json!({"error": error, "error_description": description.into()}), www_authenticate: false }
+        Self {
+            status,
+            body: json!({"error": error, "error_description": description.into()}),
+            www_authenticate: false,
+        }
     }
 
     /// Maps a failure to get a token for `credential` to its status and body.
     pub fn from_failure(credential: &str, f: &TokenFailure) -> Self {
         let mut e = match f {
-            TokenFailure::NotFound(_) => Self::new(StatusCode::NOT_FOUND, "credential_not_found", f.to_string()),
-            TokenFailure::Store(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", "the store is unavailable; try again later"),
-            TokenFailure::Sealed(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "credential_unusable", f.to_string()),
+            TokenFailure::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, "credential_not_found", f.to_string())
+            }
+            TokenFailure::Store(_) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the store is unavailable; try again later",
+            ),
+            TokenFailure::Sealed(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "credential_unusable",
+                f.to_string(),
+            ),
             TokenFailure::Provider(p) => Self::from_provider(p),
         };
         e.body["credential"] = json!(credential);
@@ -57,24 +71,51 @@ impl RuntimeError {
 
     fn from_provider(p: &TokenError) -> Self {
         match p {
-            TokenError::Refused { status, error, description, uri, .. } => {
-                let mut e = Self::new(StatusCode::BAD_GATEWAY, error, description.clone().unwrap_or_else(|| format!("the authorization server refused with {error}")));
+            TokenError::Refused {
+                status,
+                error,
+                description,
+                uri,
+                ..
+            } => {
+                let mut e = Self::new(
+                    StatusCode::BAD_GATEWAY,
+                    error,
+                    description.clone().unwrap_or_else(|| {
+                        format!("the authorization server refused with {error}")
+                    }),
+                );
                 e.body["provider_status"] = json!(status);
                 if let Some(uri) = uri {
                     e.body["error_uri"] = json!(uri);
                 }
                 e
             }
-            TokenError::Transport { kind: TransportKind::Timeout, .. } => {
-                Self::new(StatusCode::GATEWAY_TIMEOUT, "provider_timeout", p.to_string())
-            }
-            TokenError::Transport { .. } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "provider_unreachable", p.to_string()),
-            TokenError::Status { status, .. } | TokenError::Invalid { status, .. } | TokenError::TooLarge { status } => {
+            TokenError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            } => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "provider_timeout",
+                p.to_string(),
+            ),
+            TokenError::Transport { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "provider_unreachable",
+                p.to_string(),
+            ),
+            TokenError::Status { status, .. }
+            | TokenError::Invalid { status, .. }
+            | TokenError::TooLarge { status } => {
                 let mut e = Self::new(StatusCode::BAD_GATEWAY, "bad_token_response", p.to_string());
                 e.body["provider_status"] = json!(status);
                 e
             }
-            TokenError::Unusable(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "credential_unusable", p.to_string()),
+            TokenError::Unusable(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "credential_unusable",
+                p.to_string(),
+            ),
         }
     }
 }
@@ -82,10 +123,21 @@ impl RuntimeError {
 impl From<ApiError> for RuntimeError {
     fn from(e: ApiError) -> Self {
         match e {
-            ApiError::Unauthorized(m) => Self { www_authenticate: true, ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", m) },
+            ApiError::Unauthorized(m) => Self {
+                www_authenticate: true,
+                ..Self::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
+            },
             ApiError::Forbidden(m) => Self::new(StatusCode::FORBIDDEN, "forbidden", m),
-            ApiError::Unavailable => Self::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()),
-            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", other.to_string()),
+            ApiError::Unavailable => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                e.to_string(),
+            ),
+            other => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                other.to_string(),
+            ),
         }
     }
 }
@@ -95,7 +147,10 @@ impl IntoResponse for RuntimeError {
         let mut res = (self.status, axum::Json(self.body)).into_response();
         no_store(&mut res);
         if self.www_authenticate {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"secmat\", charset=\"UTF-8\""));
+            res.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"secmat\", charset=\"UTF-8\""),
+            );
         }
         res
     }
@@ -103,32 +158,68 @@ impl IntoResponse for RuntimeError {
 
 /// RFC 6749 §5.1: responses carrying tokens must not be cached.
 fn no_store(res: &mut Response) {
-    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res.headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-async fn authorize(state: &AppState, headers: &HeaderMap, role: Role, what: &str) -> Result<(), RuntimeError> {
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    role: Role,
+    what: &str,
+) -> Result<(), RuntimeError> {
     let p = crate::api::authenticate(state, headers).await?;
     if p.has(role) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!("User '{}' is not allowed to {what}: the role '{}' is required.", p.name, role.as_str())).into())
+        Err(ApiError::Forbidden(format!(
+            "User '{}' is not allowed to {what}: the role '{}' is required.",
+            p.name,
+            role.as_str()
+        ))
+        .into())
     }
 }
 
-/// `GET /runtime/v1/tokens/{Name}`
-pub async fn token(State(state): State<Arc<AppState>>, headers: HeaderMap, Path(name): Path<String>) -> Result<Response, RuntimeError> {
-    authorize(&state, &headers, Role::AccessTokenRead, "obtain access tokens").await?;
-    let (_, t) = state.tokens.token(&name).await.map_err(|f| RuntimeError::from_failure(&name, &f))?;
-    let remaining = t.remaining(Instant::now()).as_secs();
-    let mut res = axum::Json(json!({
-        "access_token": t.token.access_token.expose_secret(),
-        "token_type": t.token.token_type,
-        "expires_in": remaining,
-        "expires_at": rfc3339(t.expires_at_unix_ms),
-        "credential": name,
-    }))
-    .into_response();
+/// The token API's answer.
+#[derive(serde::Serialize)]
+struct TokenAnswer<'a> {
+    access_token: &'a str,
+    token_type: &'a str,
+    expires_in: u64,
+    expires_at: String,
+    credential: &'a str,
+}
+
+/// `GET /runtime/v1/tokens/{Name}` — the hot path of every consumer: headers are read in place
+/// (not copied) and the answer is serialised from borrowed fields.
+pub async fn token(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    req: axum::extract::Request,
+) -> Result<Response, RuntimeError> {
+    authorize(
+        &state,
+        req.headers(),
+        Role::AccessTokenRead,
+        "obtain access tokens",
+    )
+    .await?;
+    let (_, t) = state
+        .tokens
+        .token(&name)
+        .await
+        .map_err(|f| RuntimeError::from_failure(&name, &f))?;
+    let answer = TokenAnswer {
+        access_token: t.token.access_token.expose_secret(),
+        token_type: &t.token.token_type,
+        expires_in: t.remaining(Instant::now()).as_secs(),
+        expires_at: rfc3339(t.expires_at_unix_ms),
+        credential: &name,
+    };
+    let mut res = axum::Json(answer).into_response();
     no_store(&mut res);
     Ok(res)
 }
@@ -148,15 +239,28 @@ pub async fn connectivity_test(
     Path(name): Path<String>,
     Query(q): Query<TestQuery>,
 ) -> Result<Response, RuntimeError> {
-    authorize(&state, &headers, Role::CredentialsRead, "run connectivity tests").await?;
-    let (result, latency) = state.tokens.fetch_uncached(&name).await.map_err(|f| RuntimeError::from_failure(&name, &f))?;
+    authorize(
+        &state,
+        &headers,
+        Role::CredentialsRead,
+        "run connectivity tests",
+    )
+    .await?;
+    let (result, latency) = state
+        .tokens
+        .fetch_uncached(&name)
+        .await
+        .map_err(|f| RuntimeError::from_failure(&name, &f))?;
     let latency_ms = (latency.as_secs_f64() * 1000.0 * 10.0).round() / 10.0;
     let body = match result {
         Ok(token) => test_report(&name, &token, latency_ms, q.show_token),
         Err(e) => {
             let err = RuntimeError::from_provider(&e);
             let status = match &e {
-                TokenError::Refused { status, .. } | TokenError::Status { status, .. } | TokenError::Invalid { status, .. } | TokenError::TooLarge { status } => json!(status),
+                TokenError::Refused { status, .. }
+                | TokenError::Status { status, .. }
+                | TokenError::Invalid { status, .. }
+                | TokenError::TooLarge { status } => json!(status),
                 _ => Value::Null,
             };
             json!({
@@ -192,10 +296,14 @@ fn test_report(name: &str, token: &Token, latency_ms: f64, show_token: bool) -> 
 /// opaque token.
 pub fn jwt_claims(token: &str) -> Value {
     let mut parts = token.split('.');
-    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(_), Some(payload), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Value::Null;
     };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
+    let Ok(bytes) =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('='))
+    else {
         return Value::Null;
     };
     match serde_json::from_slice::<Value>(&bytes) {
@@ -220,7 +328,7 @@ mod tests {
         assert_eq!(claims["iss"], "https://idp");
         assert_eq!(claims["aud"], json!(["a", "b"]));
         assert_eq!(claims["scope"], "api:read");
-        assert_eq!(claims["exp_at"], "2026-11-27T02:42:37Z");
+        assert_eq!(claims["exp_at"], "2026-11-27T03:42:37Z");
         assert!(claims.get("sub").is_none());
         assert_eq!(jwt_claims("opaque-token"), Value::Null);
         assert_eq!(jwt_claims("a.!!!.c"), Value::Null);
@@ -228,16 +336,29 @@ mod tests {
 
     #[test]
     fn provider_refusals_are_passed_on_as_502_with_their_error() {
-        let e = RuntimeError::from_failure("c", &TokenFailure::Provider(Arc::new(TokenError::Refused {
-            status: 401, error: "invalid_client".into(), description: Some("bad secret".into()), uri: None, retry_after: None,
-        })));
+        let e = RuntimeError::from_failure(
+            "c",
+            &TokenFailure::Provider(Arc::new(TokenError::Refused {
+                status: 401,
+                error: "invalid_client".into(),
+                description: Some("bad secret".into()),
+                uri: None,
+                retry_after: None,
+            })),
+        );
         assert_eq!(e.status, StatusCode::BAD_GATEWAY);
         assert_eq!(e.body["error"], "invalid_client");
         assert_eq!(e.body["error_description"], "bad secret");
         assert_eq!(e.body["credential"], "c");
-        let timeout = RuntimeError::from_provider(&TokenError::Transport { kind: TransportKind::Timeout, message: "t".into() });
+        let timeout = RuntimeError::from_provider(&TokenError::Transport {
+            kind: TransportKind::Timeout,
+            message: "t".into(),
+        });
         assert_eq!(timeout.status, StatusCode::GATEWAY_TIMEOUT);
-        let down = RuntimeError::from_provider(&TokenError::Transport { kind: TransportKind::Connect, message: "t".into() });
+        let down = RuntimeError::from_provider(&TokenError::Transport {
+            kind: TransportKind::Connect,
+            message: "t".into(),
+        });
         assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -11,9 +11,9 @@ use tokio::net::TcpListener;
 use crate::auth::{Role, hash_password};
 use crate::config::{Config, LogFormat, ServeArgs};
 use crate::state::{AppState, TokenSettings};
+use crate::{keyfile, server, shutdown};
 use secmat_core::CacheConfig;
 use secmat_core::http::HttpConfig;
-use crate::{keyfile, server, shutdown};
 
 /// Runs the server.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -27,10 +27,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let keyring = Arc::new(master_key(&config, store.as_ref()).await?);
     bootstrap_admin(store.as_ref()).await?;
 
-    let state = Arc::new(AppState::new(store.clone(), keyring.clone(), Arc::new(SystemClock), token_settings(&config)?).await?);
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {} (is another process using it? choose another with --listen)", config.listen))?;
+    let state = Arc::new(
+        AppState::new(
+            store.clone(),
+            keyring.clone(),
+            Arc::new(SystemClock),
+            token_settings(&config)?,
+        )
+        .await?,
+    );
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {} (is another process using it? choose another with --listen)",
+            config.listen
+        )
+    })?;
     let addr = listener.local_addr()?;
     tracing::info!(
         address = %addr,
@@ -54,11 +65,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 fn token_settings(config: &Config) -> anyhow::Result<TokenSettings> {
     let extra_ca_pem = match &config.ca_file {
-        Some(path) => Some(std::fs::read(path).with_context(|| format!("cannot read the CA bundle {}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read the CA bundle {}", path.display()))?,
+        ),
         None => None,
     };
     Ok(TokenSettings {
-        http: HttpConfig { connect_timeout: config.token_connect_timeout, timeout: config.token_timeout, extra_ca_pem },
+        http: HttpConfig {
+            connect_timeout: config.token_connect_timeout,
+            timeout: config.token_timeout,
+            extra_ca_pem,
+        },
         cache: CacheConfig {
             default_lifetime: config.token_default_lifetime,
             fetch_deadline: config.token_timeout,
@@ -90,9 +108,15 @@ async fn wait_for_signal() {
 }
 
 fn init_logging(config: &Config) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
-        .with_context(|| format!("invalid log filter '{}' (try 'info' or 'secmat=debug,info')", config.log_level))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stdout);
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).with_context(|| {
+        format!(
+            "invalid log filter '{}' (try 'info' or 'secmat=debug,info')",
+            config.log_level
+        )
+    })?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stdout);
     let result = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.with_ansi(false).try_init(),
@@ -107,7 +131,10 @@ async fn master_key(config: &Config, store: &dyn Store) -> anyhow::Result<secmat
         return Ok(ring);
     }
     if config.master_key_configured {
-        bail!("master key file {} does not exist (SECMAT_MASTER_KEY_FILE / master_key_file)", config.master_key_file.display());
+        bail!(
+            "master key file {} does not exist (SECMAT_MASTER_KEY_FILE / master_key_file)",
+            config.master_key_file.display()
+        );
     }
     let existing = store.count_credentials(None).await?;
     if existing > 0 {
@@ -143,7 +170,9 @@ async fn bootstrap_admin(store: &dyn Store) -> anyhow::Result<()> {
             password.as_str()
         );
     } else {
-        tracing::info!("created user 'admin' with every role (password from SECMAT_ADMIN_PASSWORD)");
+        tracing::info!(
+            "created user 'admin' with every role (password from SECMAT_ADMIN_PASSWORD)"
+        );
     }
     Ok(())
 }

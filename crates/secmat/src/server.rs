@@ -13,9 +13,9 @@ use axum::routing::{any, get};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 
-use crate::{api, metrics, runtime};
 use crate::odata::ApiError;
 use crate::state::AppState;
+use crate::{api, metrics, runtime};
 
 /// Every route secmat serves.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -27,9 +27,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/", any(api::dispatch))
         .route("/api/v1/{*rest}", any(api::dispatch))
         .route("/runtime/v1/tokens/{name}", get(runtime::token))
-        .route("/runtime/v1/connectivity-tests/{name}", axum::routing::post(runtime::connectivity_test))
+        .route(
+            "/runtime/v1/connectivity-tests/{name}",
+            axum::routing::post(runtime::connectivity_test),
+        )
         .route("/metrics", get(metrics::metrics))
-        .route("/api/{*rest}", any(|| async { ApiError::NotFound("No such API; the Security Content API is at /api/v1.".into()) }))
+        .route(
+            "/api/{*rest}",
+            any(|| async {
+                ApiError::NotFound("No such API; the Security Content API is at /api/v1.".into())
+            }),
+        )
         .layer(middleware::from_fn(access_log))
         .with_state(state)
 }
@@ -48,6 +56,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// One line per request: method, path, status, duration. Never headers (they carry credentials)
 /// and never the query string (it may carry anything a client put there).
 async fn access_log(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(target: "secmat::access", tracing::Level::INFO) {
+        return next.run(req).await;
+    }
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
@@ -61,6 +72,12 @@ async fn access_log(req: Request, next: Next) -> Response {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
-pub async fn run(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -37,12 +37,29 @@ pub struct TokenSettings {
 
 impl AppState {
     /// State over `store` with `keyring`; the CSRF key is derived from the active master key.
-    pub async fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, clock: Arc<dyn Clock>, tokens: TokenSettings) -> anyhow::Result<Self> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        clock: Arc<dyn Clock>,
+        tokens: TokenSettings,
+    ) -> anyhow::Result<Self> {
         let auth = AuthService::new(store.clone()).await?;
         let csrf = Csrf::new(&keyring.active().derive(b"csrf"))?;
         let cache = secmat_core::TokenCache::new(tokens.cache, clock.clone());
         let client = secmat_core::http::TokenClient::new(&tokens.http)?;
-        let tokens = Arc::new(TokenService::new(store.clone(), keyring.clone(), cache, client));
-        Ok(Self { store, keyring, auth, csrf, clock, tokens })
+        let tokens = Arc::new(TokenService::new(
+            store.clone(),
+            keyring.clone(),
+            cache,
+            client,
+        ));
+        Ok(Self {
+            store,
+            keyring,
+            auth,
+            csrf,
+            clock,
+            tokens,
+        })
     }
 }

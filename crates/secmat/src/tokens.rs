@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use secmat_core::http::TokenClient;
-use secmat_core::{CacheKey, CachedToken, CredentialSpec, FetchFn, Keyring, Token, TokenCache, TokenError};
+use secmat_core::{
+    CacheKey, CachedToken, CredentialSpec, FetchFn, Keyring, Token, TokenCache, TokenError,
+};
 use secmat_store::{CredentialRecord, Store, StoreError};
 use secrecy::SecretString;
 use tokio::time::Instant;
@@ -57,14 +59,25 @@ pub struct TokenService {
     keyring: Arc<Keyring>,
     cache: TokenCache,
     client: TokenClient,
-    resolved: RwLock<HashMap<Arc<str>, Resolved>>,
+    resolved: RwLock<HashMap<Arc<str>, Arc<Resolved>>>,
 }
 
 impl TokenService {
     /// A service over `store`, opening secrets with `keyring`, caching in `cache`, fetching with
     /// `client`.
-    pub fn new(store: Arc<dyn Store>, keyring: Arc<Keyring>, cache: TokenCache, client: TokenClient) -> Self {
-        Self { store, keyring, cache, client, resolved: RwLock::new(HashMap::new()) }
+    pub fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        cache: TokenCache,
+        client: TokenClient,
+    ) -> Self {
+        Self {
+            store,
+            keyring,
+            cache,
+            client,
+            resolved: RwLock::new(HashMap::new()),
+        }
     }
 
     /// The shared cache (for metrics).
@@ -73,14 +86,24 @@ impl TokenService {
     }
 
     /// A valid token for the credential `name`.
-    pub async fn token(&self, name: &str) -> Result<(Resolved, Arc<CachedToken>), TokenFailure> {
+    pub async fn token(
+        &self,
+        name: &str,
+    ) -> Result<(Arc<Resolved>, Arc<CachedToken>), TokenFailure> {
         let r = self.resolve(name).await?;
-        let token = self.cache.get(&r.key, &r.name, self.fetcher(&r)).await.map_err(TokenFailure::Provider)?;
+        let token = self
+            .cache
+            .get(&r.key, &r.name, || self.fetcher(&r))
+            .await
+            .map_err(TokenFailure::Provider)?;
         Ok((r, token))
     }
 
     /// One fresh token request that bypasses the cache (the connectivity test), with its latency.
-    pub async fn fetch_uncached(&self, name: &str) -> Result<(Result<Token, TokenError>, Duration), TokenFailure> {
+    pub async fn fetch_uncached(
+        &self,
+        name: &str,
+    ) -> Result<(Result<Token, TokenError>, Duration), TokenFailure> {
         let r = self.resolve(name).await?;
         let started = Instant::now();
         let result = self.client.fetch(&r.spec, &r.secret).await;
@@ -106,29 +129,30 @@ impl TokenService {
         })
     }
 
-    async fn resolve(&self, name: &str) -> Result<Resolved, TokenFailure> {
+    async fn resolve(&self, name: &str) -> Result<Arc<Resolved>, TokenFailure> {
         let now = Instant::now();
         let known = self.resolved.read().ok().and_then(|m| m.get(name).cloned());
-        if let Some(r) = &known {
-            if now < r.checked_at + REVALIDATE {
+        if let Some(r) = &known
+            && now < r.checked_at + REVALIDATE {
                 return Ok(r.clone());
             }
-        }
         let record = self.store.get_credential(name).await?;
         let Some(record) = record else {
             self.forget(name, None);
             return Err(TokenFailure::NotFound(name.to_owned()));
         };
         let fresh = match known {
-            Some(mut r) if *r.key.credential_id == *record.id && r.key.version == record.version => {
-                r.checked_at = now;
-                r
+            Some(r) if *r.key.credential_id == *record.id && r.key.version == record.version => {
+                Arc::new(Resolved {
+                    checked_at: now,
+                    ..(*r).clone()
+                })
             }
             previous => {
                 if let Some(p) = previous {
                     self.cache.evict_credential(&p.key.credential_id);
                 }
-                self.open(record, now)?
+                Arc::new(self.open(record, now)?)
             }
         };
         if let Ok(mut m) = self.resolved.write() {
@@ -142,9 +166,13 @@ impl TokenService {
             tracing::error!(credential = %record.spec.name, error = %e, "cannot open a stored client secret");
             TokenFailure::Sealed(record.spec.name.clone())
         })?;
-        let secret = String::from_utf8(plain.to_vec()).map_err(|_| TokenFailure::Sealed(record.spec.name.clone()))?;
+        let secret = String::from_utf8(plain.to_vec())
+            .map_err(|_| TokenFailure::Sealed(record.spec.name.clone()))?;
         Ok(Resolved {
-            key: CacheKey { credential_id: Arc::from(record.id.as_str()), version: record.version },
+            key: CacheKey {
+                credential_id: Arc::from(record.id.as_str()),
+                version: record.version,
+            },
             name: Arc::from(record.spec.name.as_str()),
             spec: Arc::new(record.spec),
             secret: Arc::new(SecretString::from(secret)),

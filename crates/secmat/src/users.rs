@@ -21,7 +21,9 @@ pub enum UserCommand {
     /// Add a user (or replace one with the same name).
     ///
     /// Without --password-stdin or --password-file a strong password is generated and printed.
-    #[command(after_help = "Example:\n  secmat user add deployer --role CredentialsEdit --role MonitoringDataRead\n  printf '%s' \"$PW\" | secmat user add robot --role AccessTokenRead --password-stdin")]
+    #[command(
+        after_help = "Example:\n  secmat user add deployer --role CredentialsEdit --role MonitoringDataRead\n  printf '%s' \"$PW\" | secmat user add robot --role AccessTokenRead --password-stdin"
+    )]
     Add {
         /// User name.
         name: String,
@@ -66,7 +68,10 @@ pub struct PasswordSource {
 
 fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| {
-        format!("unknown role '{s}'; roles are {}", Role::ALL.map(Role::as_str).join(", "))
+        format!(
+            "unknown role '{s}'; roles are {}",
+            Role::ALL.map(Role::as_str).join(", ")
+        )
     })
 }
 
@@ -74,16 +79,25 @@ fn parse_role(s: &str) -> Result<Role, String> {
 pub fn generate_password() -> anyhow::Result<Zeroizing<String>> {
     let mut raw = Zeroizing::new([0u8; 24]);
     getrandom::getrandom(raw.as_mut())?;
-    Ok(Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref())))
+    Ok(Zeroizing::new(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_ref()),
+    ))
 }
 
 /// Reads a secret value: the first line of standard input or of a file, without its line end.
-pub fn read_secret(stdin: bool, file: Option<&std::path::Path>, what: &str) -> anyhow::Result<Option<Zeroizing<String>>> {
+pub fn read_secret(
+    stdin: bool,
+    file: Option<&std::path::Path>,
+    what: &str,
+) -> anyhow::Result<Option<Zeroizing<String>>> {
     let mut text = Zeroizing::new(String::new());
     if stdin {
-        std::io::stdin().read_to_string(&mut text).with_context(|| format!("cannot read the {what} from standard input"))?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .with_context(|| format!("cannot read the {what} from standard input"))?;
     } else if let Some(path) = file {
-        *text = std::fs::read_to_string(path).with_context(|| format!("cannot read the {what} from {}", path.display()))?;
+        *text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the {what} from {}", path.display()))?;
     } else {
         return Ok(None);
     }
@@ -96,7 +110,11 @@ pub fn read_secret(stdin: bool, file: Option<&std::path::Path>, what: &str) -> a
 
 impl PasswordSource {
     fn read(&self) -> anyhow::Result<(Zeroizing<String>, bool)> {
-        match read_secret(self.password_stdin, self.password_file.as_deref(), "password")? {
+        match read_secret(
+            self.password_stdin,
+            self.password_file.as_deref(),
+            "password",
+        )? {
             Some(p) => Ok((p, false)),
             None => Ok((generate_password()?, true)),
         }
@@ -110,13 +128,23 @@ pub async fn run(store_args: StoreArgs, cmd: UserCommand) -> anyhow::Result<()> 
         .await
         .with_context(|| format!("cannot open the store at {}", config.store_label()))?;
     match cmd {
-        UserCommand::Add { name, roles, password } => {
+        UserCommand::Add {
+            name,
+            roles,
+            password,
+        } => {
             if name.trim().is_empty() || name.contains(':') || name.trim() != name {
                 bail!("user names must not be empty, contain ':' or begin or end with white space");
             }
             let (pw, generated) = password.read()?;
             let roles = roles.iter().map(|r| r.as_str().to_owned()).collect();
-            store.put_user(&UserRecord { name: name.clone(), password_hash: hash_password(&pw)?, roles }).await?;
+            store
+                .put_user(&UserRecord {
+                    name: name.clone(),
+                    password_hash: hash_password(&pw)?,
+                    roles,
+                })
+                .await?;
             println!("user '{name}' saved");
             if generated {
                 println!("generated password (shown only this once): {}", pw.as_str());
@@ -126,11 +154,19 @@ pub async fn run(store_args: StoreArgs, cmd: UserCommand) -> anyhow::Result<()> 
             let users = store.list_users().await?;
             match output {
                 crate::cli::OutputFormat::Json => {
-                    let list: Vec<_> = users.iter().map(|u| serde_json::json!({"name": u.name, "roles": u.roles})).collect();
+                    let list: Vec<_> = users
+                        .iter()
+                        .map(|u| serde_json::json!({"name": u.name, "roles": u.roles}))
+                        .collect();
                     println!("{}", serde_json::to_string_pretty(&list)?);
                 }
                 crate::cli::OutputFormat::Table => {
-                    let width = users.iter().map(|u| u.name.chars().count()).max().unwrap_or(4).max(4);
+                    let width = users
+                        .iter()
+                        .map(|u| u.name.chars().count())
+                        .max()
+                        .unwrap_or(4)
+                        .max(4);
                     println!("{:<width$}  ROLES", "NAME");
                     for u in users {
                         println!("{:<width$}  {}", u.name, u.roles.join(", "));

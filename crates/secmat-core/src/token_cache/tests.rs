@@ -22,8 +22,14 @@ impl FakeIdp {
         Self::scripted(move |_| Ok(Some(secs)))
     }
 
-    fn scripted(f: impl Fn(usize) -> Result<Option<u64>, TokenError> + Send + Sync + 'static) -> Self {
-        Self { calls: Arc::new(AtomicUsize::new(0)), script: Arc::new(f), latency: Duration::from_millis(50) }
+    fn scripted(
+        f: impl Fn(usize) -> Result<Option<u64>, TokenError> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            calls: Arc::new(AtomicUsize::new(0)),
+            script: Arc::new(f),
+            latency: Duration::from_millis(50),
+        }
     }
 
     fn calls(&self) -> usize {
@@ -50,11 +56,21 @@ impl FakeIdp {
 }
 
 fn refused() -> TokenError {
-    TokenError::Refused { status: 401, error: "invalid_client".into(), description: None, uri: None, retry_after: None }
+    TokenError::Refused {
+        status: 401,
+        error: "invalid_client".into(),
+        description: None,
+        uri: None,
+        retry_after: None,
+    }
 }
 
 fn unavailable() -> TokenError {
-    TokenError::Status { status: 503, excerpt: String::new(), retry_after: None }
+    TokenError::Status {
+        status: 503,
+        excerpt: String::new(),
+        retry_after: None,
+    }
 }
 
 fn cache() -> TokenCache {
@@ -62,11 +78,16 @@ fn cache() -> TokenCache {
 }
 
 fn key() -> CacheKey {
-    CacheKey { credential_id: Arc::from("id-1"), version: 1 }
+    CacheKey {
+        credential_id: Arc::from("id-1"),
+        version: 1,
+    }
 }
 
 async fn token(c: &TokenCache, idp: &FakeIdp) -> Result<String, Arc<TokenError>> {
-    c.get(&key(), "cred", idp.fetch()).await.map(|t| t.token.access_token.expose_secret().to_owned())
+    c.get(&key(), "cred", || idp.fetch())
+        .await
+        .map(|t| t.token.access_token.expose_secret().to_owned())
 }
 
 /// Lets spawned background tasks run to completion (time is paused, so sleeps auto-advance).
@@ -145,12 +166,25 @@ async fn a_24_hour_token_is_refreshed_five_minutes_before_expiry() {
 async fn a_token_is_never_handed_out_with_less_than_its_minimum_remaining_lifetime() {
     let c = cache();
     // First token lives 100 s (minimum remaining: 10 s); every later request fails.
-    let idp = FakeIdp::scripted(|n| if n == 1 { Ok(Some(100)) } else { Err(unavailable()) });
+    let idp = FakeIdp::scripted(|n| {
+        if n == 1 {
+            Ok(Some(100))
+        } else {
+            Err(unavailable())
+        }
+    });
     token(&c, &idp).await.unwrap();
     advance(Duration::from_secs(89)).await;
-    assert_eq!(token(&c, &idp).await.unwrap(), "t1", "11 s left: still served (refresh fails in the background)");
+    assert_eq!(
+        token(&c, &idp).await.unwrap(),
+        "t1",
+        "11 s left: still served (refresh fails in the background)"
+    );
     advance(Duration::from_millis(1500)).await;
-    assert!(token(&c, &idp).await.is_err(), "9.5 s left: not handed out any more");
+    assert!(
+        token(&c, &idp).await.is_err(),
+        "9.5 s left: not handed out any more"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -165,7 +199,13 @@ async fn a_token_is_never_handed_out_after_expiry() {
 #[tokio::test(start_paused = true)]
 async fn a_still_valid_token_keeps_being_served_while_the_provider_is_down() {
     let c = cache();
-    let idp = FakeIdp::scripted(|n| if n == 1 { Ok(Some(3600)) } else { Err(unavailable()) });
+    let idp = FakeIdp::scripted(|n| {
+        if n == 1 {
+            Ok(Some(3600))
+        } else {
+            Err(unavailable())
+        }
+    });
     token(&c, &idp).await.unwrap();
     advance(Duration::from_secs(3400)).await;
     for _ in 0..100 {
@@ -191,7 +231,11 @@ async fn refusals_are_remembered_with_exponential_backoff_up_to_a_minute() {
     for backoff in [1u64, 2, 4, 8, 16, 32, 60, 60] {
         advance(Duration::from_millis(backoff * 1000 - 100)).await;
         token(&c, &idp).await.unwrap_err();
-        assert_eq!(idp.calls(), expected_calls, "still backing off ({backoff} s)");
+        assert_eq!(
+            idp.calls(),
+            expected_calls,
+            "still backing off ({backoff} s)"
+        );
         advance(Duration::from_millis(200)).await;
         token(&c, &idp).await.unwrap_err();
         expected_calls += 1;
@@ -202,7 +246,13 @@ async fn refusals_are_remembered_with_exponential_backoff_up_to_a_minute() {
 #[tokio::test(start_paused = true)]
 async fn transient_failures_are_retried_within_one_fetch() {
     let c = cache();
-    let idp = FakeIdp::scripted(|n| if n < 3 { Err(unavailable()) } else { Ok(Some(3600)) });
+    let idp = FakeIdp::scripted(|n| {
+        if n < 3 {
+            Err(unavailable())
+        } else {
+            Ok(Some(3600))
+        }
+    });
     assert_eq!(token(&c, &idp).await.unwrap(), "t3");
     assert_eq!(idp.calls(), 3);
 }
@@ -212,19 +262,33 @@ async fn retry_after_is_honoured() {
     let c = cache();
     let idp = FakeIdp::scripted(|n| {
         if n == 1 {
-            Err(TokenError::Status { status: 429, excerpt: String::new(), retry_after: Some(7) })
+            Err(TokenError::Status {
+                status: 429,
+                excerpt: String::new(),
+                retry_after: Some(7),
+            })
         } else {
             Ok(Some(3600))
         }
     });
     let started = Instant::now();
     assert_eq!(token(&c, &idp).await.unwrap(), "t2");
-    assert!(started.elapsed() >= Duration::from_secs(7), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_provider_that_stays_down_fails_the_fetch_at_its_deadline() {
-    let c = TokenCache::new(CacheConfig { fetch_deadline: Duration::from_secs(5), ..CacheConfig::default() }, Arc::new(ManualClock::at(0)));
+    let c = TokenCache::new(
+        CacheConfig {
+            fetch_deadline: Duration::from_secs(5),
+            ..CacheConfig::default()
+        },
+        Arc::new(ManualClock::at(0)),
+    );
     let idp = FakeIdp::scripted(|_| Err(unavailable()));
     let started = Instant::now();
     assert!(token(&c, &idp).await.is_err());
@@ -247,8 +311,11 @@ async fn a_new_version_is_a_new_entry() {
     let c = cache();
     let idp = FakeIdp::tokens(3600);
     token(&c, &idp).await.unwrap();
-    let v2 = CacheKey { credential_id: Arc::from("id-1"), version: 2 };
-    let t = c.get(&v2, "cred", idp.fetch()).await.unwrap();
+    let v2 = CacheKey {
+        credential_id: Arc::from("id-1"),
+        version: 2,
+    };
+    let t = c.get(&v2, "cred", || idp.fetch()).await.unwrap();
     assert_eq!(t.token.access_token.expose_secret(), "t2");
 }
 
@@ -256,7 +323,7 @@ async fn a_new_version_is_a_new_entry() {
 async fn a_hundred_concurrent_compare_and_evicts_cause_one_new_request() {
     let c = cache();
     let idp = FakeIdp::tokens(3600);
-    let seen = c.get(&key(), "cred", idp.fetch()).await.unwrap();
+    let seen = c.get(&key(), "cred", || idp.fetch()).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..100 {
         let (c, idp, seen) = (c.clone(), idp.clone(), seen.clone());
@@ -278,7 +345,7 @@ async fn a_hundred_concurrent_compare_and_evicts_cause_one_new_request() {
 async fn a_missing_expires_in_means_the_default_lifetime() {
     let c = cache();
     let idp = FakeIdp::scripted(|_| Ok(None));
-    let t = c.get(&key(), "cred", idp.fetch()).await.unwrap();
+    let t = c.get(&key(), "cred", || idp.fetch()).await.unwrap();
     assert_eq!(t.lifetime, Duration::from_secs(300));
     assert!(!t.lifetime_known);
     // Counted from when the request was sent: the (manual) wall clock stood still during the

@@ -34,7 +34,8 @@ fn errors(v: Value) -> Vec<FieldError> {
 fn assert_rejects(v: Value, field: &str, needle: &str) {
     let errs = errors(v);
     assert!(
-        errs.iter().any(|e| e.field == field && e.message.contains(needle)),
+        errs.iter()
+            .any(|e| e.field == field && e.message.contains(needle)),
         "expected an error on {field} containing {needle:?}, got {errs:?}"
     );
 }
@@ -78,8 +79,14 @@ fn every_field_is_read_and_choices_accept_any_letter_case() {
 
 #[test]
 fn empty_strings_and_nulls_mean_not_set_for_optional_fields() {
-    let c = check(with(json!({"Description": "", "Scope": "  ", "Resource": null, "ClientAuthentication": ""}))).unwrap();
-    assert_eq!((c.spec.description, c.spec.scope, c.spec.resource), (None, None, None));
+    let c = check(with(
+        json!({"Description": "", "Scope": "  ", "Resource": null, "ClientAuthentication": ""}),
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.spec.description, c.spec.scope, c.spec.resource),
+        (None, None, None)
+    );
     assert_eq!(c.spec.client_authentication, ClientAuthentication::Body);
 }
 
@@ -96,10 +103,26 @@ fn unknown_properties_are_named() {
 #[test]
 fn non_string_values_are_named() {
     assert_rejects(with(json!({"Scope": 5})), "Scope", "must be a string");
-    assert_rejects(with(json!({"ClientSecret": true})), "ClientSecret", "must be a string");
-    assert_rejects(with(json!({"CustomParameters": "x"})), "CustomParameters", "must be a list");
-    assert_rejects(params(json!([5])), "CustomParameters[0]", "must be an object");
-    assert_rejects(params(json!([{"Key": "a", "Value": 1, "SendAsPartOf": "body"}])), "CustomParameters[0].Value", "string");
+    assert_rejects(
+        with(json!({"ClientSecret": true})),
+        "ClientSecret",
+        "must be a string",
+    );
+    assert_rejects(
+        with(json!({"CustomParameters": "x"})),
+        "CustomParameters",
+        "must be a list",
+    );
+    assert_rejects(
+        params(json!([5])),
+        "CustomParameters[0]",
+        "must be an object",
+    );
+    assert_rejects(
+        params(json!([{"Key": "a", "Value": 1, "SendAsPartOf": "body"}])),
+        "CustomParameters[0].Value",
+        "string",
+    );
 }
 
 #[test]
@@ -122,21 +145,40 @@ fn client_secret_is_required_and_says_it_must_be_reentered() {
     let mut v = valid();
     v.as_object_mut().unwrap().remove("ClientSecret");
     assert_rejects(v, "ClientSecret", "entered again on every edit");
-    assert_rejects(with(json!({"ClientSecret": ""})), "ClientSecret", "cannot be empty");
-    assert_rejects(with(json!({"ClientSecret": null})), "ClientSecret", "cannot be empty");
+    assert_rejects(
+        with(json!({"ClientSecret": ""})),
+        "ClientSecret",
+        "cannot be empty",
+    );
+    assert_rejects(
+        with(json!({"ClientSecret": null})),
+        "ClientSecret",
+        "cannot be empty",
+    );
 }
 
 #[test]
 fn secrets_never_appear_in_error_messages() {
     let long_secret = "Z".repeat(1025);
-    for e in errors(with(json!({"ClientSecret": long_secret.clone(), "Name": ""}))) {
+    for e in errors(with(
+        json!({"ClientSecret": long_secret.clone(), "Name": ""}),
+    )) {
         assert!(!e.message.contains("ZZZZ"), "{e:?}");
     }
 }
 
 #[test]
 fn every_text_field_is_limited_to_1024_characters() {
-    for field in ["Name", "Description", "TokenServiceUrl", "ClientId", "ClientSecret", "Scope", "Resource", "Audience"] {
+    for field in [
+        "Name",
+        "Description",
+        "TokenServiceUrl",
+        "ClientId",
+        "ClientSecret",
+        "Scope",
+        "Resource",
+        "Audience",
+    ] {
         let long = if field == "TokenServiceUrl" {
             format!("https://h/{}", "a".repeat(1020))
         } else {
@@ -158,51 +200,138 @@ fn name_may_not_have_surrounding_white_space_or_control_characters() {
 
 #[test]
 fn token_service_url_must_be_absolute_http_or_https() {
-    assert_rejects(with(json!({"TokenServiceUrl": "/oauth/token"})), "TokenServiceUrl", "absolute");
-    assert_rejects(with(json!({"TokenServiceUrl": "ftp://h/t"})), "TokenServiceUrl", "http:// or https://");
-    assert_rejects(with(json!({"TokenServiceUrl": "https://u:p@h/t"})), "TokenServiceUrl", "user information");
-    assert_rejects(with(json!({"TokenServiceUrl": "https://h/t#x"})), "TokenServiceUrl", "fragment");
-    assert!(check(with(json!({"TokenServiceUrl": "http://127.0.0.1:9401/token?x=1"}))).is_ok());
+    assert_rejects(
+        with(json!({"TokenServiceUrl": "/oauth/token"})),
+        "TokenServiceUrl",
+        "absolute",
+    );
+    assert_rejects(
+        with(json!({"TokenServiceUrl": "ftp://h/t"})),
+        "TokenServiceUrl",
+        "http:// or https://",
+    );
+    assert_rejects(
+        with(json!({"TokenServiceUrl": "https://u:p@h/t"})),
+        "TokenServiceUrl",
+        "user information",
+    );
+    assert_rejects(
+        with(json!({"TokenServiceUrl": "https://h/t#x"})),
+        "TokenServiceUrl",
+        "fragment",
+    );
+    assert!(
+        check(with(
+            json!({"TokenServiceUrl": "http://127.0.0.1:9401/token?x=1"})
+        ))
+        .is_ok()
+    );
 }
 
 #[test]
 fn choices_reject_unknown_values_and_list_the_allowed_ones() {
-    assert_rejects(with(json!({"ClientAuthentication": "basic"})), "ClientAuthentication", "body, header");
-    assert_rejects(with(json!({"ScopeContentType": "xml"})), "ScopeContentType", "urlencoded, json");
-    assert_rejects(with(json!({"GrantType": "query"})), "GrantType", "body, url");
-    assert_rejects(params(json!([p("a", "b", "cookie")])), "CustomParameters[0].SendAsPartOf", "body, header, url");
+    assert_rejects(
+        with(json!({"ClientAuthentication": "basic"})),
+        "ClientAuthentication",
+        "body, header",
+    );
+    assert_rejects(
+        with(json!({"ScopeContentType": "xml"})),
+        "ScopeContentType",
+        "urlencoded, json",
+    );
+    assert_rejects(
+        with(json!({"GrantType": "query"})),
+        "GrantType",
+        "body, url",
+    );
+    assert_rejects(
+        params(json!([p("a", "b", "cookie")])),
+        "CustomParameters[0].SendAsPartOf",
+        "body, header, url",
+    );
 }
 
 #[test]
 fn seed_rule_no_duplicate_key_value_send_as_part_of() {
-    assert_rejects(params(json!([p("a", "1", "body"), p("a", "1", "BODY")])), "CustomParameters[1]", "duplicate");
+    assert_rejects(
+        params(json!([p("a", "1", "body"), p("a", "1", "BODY")])),
+        "CustomParameters[1]",
+        "duplicate",
+    );
     // Same key with another value or another place is allowed.
-    assert!(check(params(json!([p("a", "1", "body"), p("a", "2", "body"), p("a", "1", "url")]))).is_ok());
+    assert!(
+        check(params(json!([
+            p("a", "1", "body"),
+            p("a", "2", "body"),
+            p("a", "1", "url")
+        ])))
+        .is_ok()
+    );
     // Header names are case-insensitive on the wire.
-    assert_rejects(params(json!([p("X-A", "1", "header"), p("x-a", "1", "header")])), "CustomParameters[1]", "duplicate");
+    assert_rejects(
+        params(json!([p("X-A", "1", "header"), p("x-a", "1", "header")])),
+        "CustomParameters[1]",
+        "duplicate",
+    );
 }
 
 #[test]
 fn seed_rule_reserved_keys_in_any_letter_case() {
     for key in ["client_id", "CLIENT_SECRET", "Grant_Type", " grant_type "] {
-        assert_rejects(params(json!([p(key, "x", "body")])), "CustomParameters[0].Key", "cannot be");
+        assert_rejects(
+            params(json!([p(key, "x", "body")])),
+            "CustomParameters[0].Key",
+            "cannot be",
+        );
     }
 }
 
 #[test]
 fn seed_rule_no_empty_or_white_space_fields() {
-    assert_rejects(params(json!([p("", "v", "body")])), "CustomParameters[0].Key", "cannot be empty");
-    assert_rejects(params(json!([p("k", " \t", "body")])), "CustomParameters[0].Value", "cannot be empty");
-    assert_rejects(params(json!([p("k", "v", " ")])), "CustomParameters[0].SendAsPartOf", "cannot be empty");
-    assert_rejects(params(json!([{"Key": "k", "Value": "v"}])), "CustomParameters[0].SendAsPartOf", "cannot be empty");
+    assert_rejects(
+        params(json!([p("", "v", "body")])),
+        "CustomParameters[0].Key",
+        "cannot be empty",
+    );
+    assert_rejects(
+        params(json!([p("k", " \t", "body")])),
+        "CustomParameters[0].Value",
+        "cannot be empty",
+    );
+    assert_rejects(
+        params(json!([p("k", "v", " ")])),
+        "CustomParameters[0].SendAsPartOf",
+        "cannot be empty",
+    );
+    assert_rejects(
+        params(json!([{"Key": "k", "Value": "v"}])),
+        "CustomParameters[0].SendAsPartOf",
+        "cannot be empty",
+    );
 }
 
 #[test]
 fn seed_rule_fields_at_most_1024_characters() {
     let long = "x".repeat(1025);
-    assert_rejects(params(json!([p(&long, "v", "body")])), "CustomParameters[0].Key", "1024");
-    assert_rejects(params(json!([p("k", &long, "body")])), "CustomParameters[0].Value", "1024");
-    assert!(check(params(json!([p(&"k".repeat(1024), &"v".repeat(1024), "url")]))).is_ok());
+    assert_rejects(
+        params(json!([p(&long, "v", "body")])),
+        "CustomParameters[0].Key",
+        "1024",
+    );
+    assert_rejects(
+        params(json!([p("k", &long, "body")])),
+        "CustomParameters[0].Value",
+        "1024",
+    );
+    assert!(
+        check(params(json!([p(
+            &"k".repeat(1024),
+            &"v".repeat(1024),
+            "url"
+        )])))
+        .is_ok()
+    );
 }
 
 #[test]
@@ -210,49 +339,118 @@ fn seed_rule_at_most_20_pairs() {
     let twenty: Vec<Value> = (0..20).map(|i| p(&format!("k{i}"), "v", "body")).collect();
     assert!(check(params(json!(twenty))).is_ok());
     let twenty_one: Vec<Value> = (0..21).map(|i| p(&format!("k{i}"), "v", "body")).collect();
-    assert_rejects(params(json!(twenty_one)), "CustomParameters", "maximum of 20");
+    assert_rejects(
+        params(json!(twenty_one)),
+        "CustomParameters",
+        "maximum of 20",
+    );
 }
 
 #[test]
 fn header_parameters_need_valid_unreserved_names_and_clean_values() {
-    assert_rejects(params(json!([p("X Tenant", "v", "header")])), "CustomParameters[0].Key", "not a valid HTTP header name");
-    for h in ["Authorization", "content-type", "Content-Length", "HOST", "Transfer-Encoding"] {
-        assert_rejects(params(json!([p(h, "v", "header")])), "CustomParameters[0].Key", "set by secmat");
+    assert_rejects(
+        params(json!([p("X Tenant", "v", "header")])),
+        "CustomParameters[0].Key",
+        "not a valid HTTP header name",
+    );
+    for h in [
+        "Authorization",
+        "content-type",
+        "Content-Length",
+        "HOST",
+        "Transfer-Encoding",
+    ] {
+        assert_rejects(
+            params(json!([p(h, "v", "header")])),
+            "CustomParameters[0].Key",
+            "set by secmat",
+        );
     }
-    assert_rejects(params(json!([p("X-A", "a\r\nInjected: 1", "header")])), "CustomParameters[0].Value", "line breaks");
+    assert_rejects(
+        params(json!([p("X-A", "a\r\nInjected: 1", "header")])),
+        "CustomParameters[0].Value",
+        "line breaks",
+    );
     // The same names are fine as body or URL parameters.
-    assert!(check(params(json!([p("X Tenant", "v", "body"), p("host", "v", "url")]))).is_ok());
+    assert!(
+        check(params(json!([
+            p("X Tenant", "v", "body"),
+            p("host", "v", "url")
+        ])))
+        .is_ok()
+    );
 }
 
 #[test]
 fn body_parameters_may_not_repeat_a_field_that_is_set() {
-    assert_rejects(with(json!({"Scope": "a", "CustomParameters": [p("scope", "b", "body")]})), "CustomParameters[0].Key", "Scope field");
-    assert_rejects(with(json!({"Audience": "a", "CustomParameters": [p("audience", "b", "body")]})), "CustomParameters[0].Key", "Audience field");
+    assert_rejects(
+        with(json!({"Scope": "a", "CustomParameters": [p("scope", "b", "body")]})),
+        "CustomParameters[0].Key",
+        "Scope field",
+    );
+    assert_rejects(
+        with(json!({"Audience": "a", "CustomParameters": [p("audience", "b", "body")]})),
+        "CustomParameters[0].Key",
+        "Audience field",
+    );
     // RFC 8707 allows several resource parameters in a form body…
     assert!(check(with(json!({"Resource": "https://a/", "CustomParameters": [p("resource", "https://b/", "body")]}))).is_ok());
     // …but a JSON object cannot hold two.
-    assert_rejects(with(json!({"Resource": "https://a/", "ScopeContentType": "json", "CustomParameters": [p("resource", "https://b/", "body")]})), "CustomParameters[0].Key", "Resource field");
-    assert_rejects(with(json!({"ScopeContentType": "json", "CustomParameters": [p("k", "1", "body"), p("k", "2", "body")]})), "CustomParameters[1].Key", "cannot repeat");
+    assert_rejects(
+        with(
+            json!({"Resource": "https://a/", "ScopeContentType": "json", "CustomParameters": [p("resource", "https://b/", "body")]}),
+        ),
+        "CustomParameters[0].Key",
+        "Resource field",
+    );
+    assert_rejects(
+        with(
+            json!({"ScopeContentType": "json", "CustomParameters": [p("k", "1", "body"), p("k", "2", "body")]}),
+        ),
+        "CustomParameters[1].Key",
+        "cannot repeat",
+    );
     // Unset fields, other places and form bodies are fine.
     assert!(check(with(json!({"CustomParameters": [p("scope", "b", "body"), p("k", "1", "body"), p("k", "2", "body"), p("Scope", "x", "url")], "Scope": "a"}))).is_err());
     assert!(check(with(json!({"CustomParameters": [p("scope", "b", "body"), p("k", "1", "body"), p("k", "2", "body")]}))).is_ok());
-    assert!(check(with(json!({"Scope": "a", "CustomParameters": [p("scope", "b", "url")]}))).is_ok());
+    assert!(
+        check(with(
+            json!({"Scope": "a", "CustomParameters": [p("scope", "b", "url")]})
+        ))
+        .is_ok()
+    );
 }
 
 #[test]
 fn every_broken_rule_is_reported_at_once() {
-    let errs = errors(json!({"Name": "", "TokenServiceUrl": "nope", "CustomParameters": [p("client_id", "", "x")]}));
+    let errs = errors(
+        json!({"Name": "", "TokenServiceUrl": "nope", "CustomParameters": [p("client_id", "", "x")]}),
+    );
     let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
-    for f in ["Name", "TokenServiceUrl", "ClientId", "ClientSecret", "CustomParameters[0].Key", "CustomParameters[0].Value", "CustomParameters[0].SendAsPartOf"] {
+    for f in [
+        "Name",
+        "TokenServiceUrl",
+        "ClientId",
+        "ClientSecret",
+        "CustomParameters[0].Key",
+        "CustomParameters[0].Value",
+        "CustomParameters[0].SendAsPartOf",
+    ] {
         assert!(fields.contains(&f), "{f} missing from {fields:?}");
     }
 }
 
 fn arb_param() -> impl Strategy<Value = (String, String, String)> {
     (
-        prop_oneof!["[a-zA-Z_-]{1,8}", Just("client_id".to_string()), Just("".to_string()), Just(" ".to_string())],
+        prop_oneof![
+            "[a-zA-Z_-]{1,8}",
+            Just("client_id".to_string()),
+            Just("".to_string()),
+            Just(" ".to_string())
+        ],
         prop_oneof!["[a-z0-9 ]{0,6}", Just("x".repeat(1025))],
-        prop_oneof![Just("body"), Just("header"), Just("URL"), Just("cookie")].prop_map(String::from),
+        prop_oneof![Just("body"), Just("header"), Just("URL"), Just("cookie")]
+            .prop_map(String::from),
     )
 }
 

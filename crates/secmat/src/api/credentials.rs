@@ -52,11 +52,9 @@ pub async fn handle(
 }
 
 async fn find(state: &AppState, name: &str) -> Result<CredentialRecord, ApiError> {
-    state
-        .store
-        .get_credential(name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("OAuth2 client credentials '{name}' do not exist.")))
+    state.store.get_credential(name).await?.ok_or_else(|| {
+        ApiError::NotFound(format!("OAuth2 client credentials '{name}' do not exist."))
+    })
 }
 
 async fn list(state: &AppState, call: &Call, query: Option<&str>) -> Result<Response, ApiError> {
@@ -74,15 +72,20 @@ async fn list(state: &AppState, call: &Call, query: Option<&str>) -> Result<Resp
     let mut records = state.store.list_credentials(&q).await?;
     let more = records.len() > page as usize;
     records.truncate(page as usize);
-    let results: Vec<Value> = records.iter().map(|r| entity_json(call, r, o.expand_custom_parameters)).collect();
+    let results: Vec<Value> = records
+        .iter()
+        .map(|r| entity_json(call, r, o.expand_custom_parameters))
+        .collect();
     let mut d = json!({ "results": results });
     if o.inline_count {
         d["__count"] = Value::String(state.store.count_credentials(None).await?.to_string());
     }
-    if more && wanted > page
-        && let Some(last) = records.last() {
-            d["__next"] = Value::String(next_link(call, &o, &last.spec.name, wanted - page));
-        }
+    if more
+        && wanted > page
+        && let Some(last) = records.last()
+    {
+        d["__next"] = Value::String(next_link(call, &o, &last.spec.name, wanted - page));
+    }
     Ok(axum::Json(json!({ "d": d })).into_response())
 }
 
@@ -102,15 +105,27 @@ fn next_link(call: &Call, o: &QueryOptions, last: &str, remaining: u32) -> Strin
     format!("{}/{ENTITY_SET}?{}", call.service_root, q.finish())
 }
 
-async fn get(state: &AppState, call: &Call, name: &str, query: Option<&str>) -> Result<Response, ApiError> {
+async fn get(
+    state: &AppState,
+    call: &Call,
+    name: &str,
+    query: Option<&str>,
+) -> Result<Response, ApiError> {
     call.require(Role::MonitoringDataRead, "read security material")?;
     let o = QueryOptions::parse(query)?;
     let rec = find(state, name).await?;
-    Ok(axum::Json(json!({ "d": entity_json(call, &rec, o.expand_custom_parameters) })).into_response())
+    Ok(
+        axum::Json(json!({ "d": entity_json(call, &rec, o.expand_custom_parameters) }))
+            .into_response(),
+    )
 }
 
 fn draft_from(body: Option<Value>) -> Result<CredentialDraft, ApiError> {
-    let body = body.ok_or_else(|| ApiError::BadRequest("The request body is empty; send the credential as a JSON object.".into()))?;
+    let body = body.ok_or_else(|| {
+        ApiError::BadRequest(
+            "The request body is empty; send the credential as a JSON object.".into(),
+        )
+    })?;
     CredentialDraft::from_json(body).map_err(ApiError::Validation)
 }
 
@@ -123,10 +138,19 @@ pub fn secret_aad(id: &str, version: i64) -> Vec<u8> {
     format!("secmat|credentials|{id}|ClientSecret|v{version}").into_bytes()
 }
 
-fn seal_record(state: &AppState, call: &Call, id: String, version: i64, new: NewCredential) -> Result<CredentialRecord, ApiError> {
+fn seal_record(
+    state: &AppState,
+    call: &Call,
+    id: String,
+    version: i64,
+    new: NewCredential,
+) -> Result<CredentialRecord, ApiError> {
     let sealed = state
         .keyring
-        .seal(new.client_secret.expose_secret().as_bytes(), &secret_aad(&id, version))
+        .seal(
+            new.client_secret.expose_secret().as_bytes(),
+            &secret_aad(&id, version),
+        )
         .map_err(|e| {
             tracing::error!(error = %e, "could not seal a client secret");
             ApiError::Internal
@@ -158,12 +182,19 @@ async fn create(state: &AppState, call: &Call, body: Option<Value>) -> Result<Re
     Ok(accepted(call, &name))
 }
 
-async fn replace(state: &AppState, call: &Call, name: &str, body: Option<Value>) -> Result<Response, ApiError> {
+async fn replace(
+    state: &AppState,
+    call: &Call,
+    name: &str,
+    body: Option<Value>,
+) -> Result<Response, ApiError> {
     call.require(Role::CredentialsEdit, "edit security material")?;
     let mut draft = draft_from(body)?;
     match draft.name.as_deref() {
         Some(n) if n != name => {
-            return Err(ApiError::BadRequest("Entity key specified in URI does not match to name from payload.".into()));
+            return Err(ApiError::BadRequest(
+                "Entity key specified in URI does not match to name from payload.".into(),
+            ));
         }
         _ => draft.name = Some(name.to_owned()),
     }
@@ -180,7 +211,9 @@ async fn delete(state: &AppState, call: &Call, name: &str) -> Result<Response, A
     call.require(Role::CredentialsEdit, "delete security material")?;
     let current = find(state, name).await?;
     if !state.store.delete_credential(name).await? {
-        return Err(ApiError::NotFound(format!("OAuth2 client credentials '{name}' do not exist.")));
+        return Err(ApiError::NotFound(format!(
+            "OAuth2 client credentials '{name}' do not exist."
+        )));
     }
     state.tokens.forget(name, Some(&current.id));
     tracing::info!(credential = %name, user = %call.principal.name, "credential deleted");
@@ -197,10 +230,12 @@ fn custom_parameters_json(rec: &CredentialRecord) -> Vec<Value> {
     rec.spec
         .custom_parameters
         .iter()
-        .map(|p| json!({
-            "__metadata": {"type": "com.sap.hci.api.CustomParameter"},
-            "Key": p.key, "Value": p.value, "SendAsPartOf": p.send_as_part_of.as_str(),
-        }))
+        .map(|p| {
+            json!({
+                "__metadata": {"type": "com.sap.hci.api.CustomParameter"},
+                "Key": p.key, "Value": p.value, "SendAsPartOf": p.send_as_part_of.as_str(),
+            })
+        })
         .collect()
 }
 
@@ -236,4 +271,3 @@ pub fn entity_json(call: &Call, rec: &CredentialRecord, expand: bool) -> Value {
         NAV: params,
     })
 }
-

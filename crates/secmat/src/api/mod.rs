@@ -27,7 +27,7 @@ pub const ENTITY_SETS: &[&str] = &[credentials::ENTITY_SET];
 /// Context every handler needs: who calls, and the service root's absolute URL for `__metadata`.
 pub struct Call {
     /// The authenticated caller.
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     /// `scheme://host/api/v1`
     pub service_root: String,
 }
@@ -48,8 +48,13 @@ impl Call {
 }
 
 /// Authenticates a request from its `Authorization` header.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let value = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or(""));
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Arc<Principal>, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or(""));
     state.auth.authenticate(value).await.map_err(|e| match e {
         crate::auth::AuthError::Store => ApiError::Unavailable,
         other => ApiError::Unauthorized(format!("Authentication failed: {other}.")),
@@ -57,11 +62,19 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Princ
 }
 
 fn wants_csrf_token(headers: &HeaderMap) -> bool {
-    headers.get(csrf::HEADER).and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("fetch"))
+    headers
+        .get(csrf::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("fetch"))
 }
 
 /// Adds a fresh CSRF token to `res` when the request asked for one.
-pub fn hand_out_csrf(state: &AppState, headers: &HeaderMap, principal: &Principal, res: &mut Response) {
+pub fn hand_out_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &Principal,
+    res: &mut Response,
+) {
     if wants_csrf_token(headers) {
         let token = state.csrf.issue(&principal.name, state.clock.now_millis());
         if let Ok(v) = HeaderValue::from_str(&token) {
@@ -70,9 +83,19 @@ pub fn hand_out_csrf(state: &AppState, headers: &HeaderMap, principal: &Principa
     }
 }
 
-fn check_csrf(state: &AppState, headers: &HeaderMap, principal: &Principal) -> Result<(), ApiError> {
-    let token = headers.get(csrf::HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if state.csrf.check(token, &principal.name, state.clock.now_millis()) {
+fn check_csrf(
+    state: &AppState,
+    headers: &HeaderMap,
+    principal: &Principal,
+) -> Result<(), ApiError> {
+    let token = headers
+        .get(csrf::HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if state
+        .csrf
+        .check(token, &principal.name, state.clock.now_millis())
+    {
         Ok(())
     } else {
         Err(ApiError::CsrfRequired)
@@ -81,7 +104,10 @@ fn check_csrf(state: &AppState, headers: &HeaderMap, principal: &Principal) -> R
 
 /// `scheme://host` of this request, as the client addressed it.
 pub fn origin(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
@@ -118,38 +144,60 @@ pub async fn dispatch(State(state): State<Arc<AppState>>, req: Request) -> Respo
     };
     // Only reads hand out tokens: a write that sends `Fetch` is simply missing its token.
     let read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let mut res = route(&state, principal.clone(), req).await.unwrap_or_else(IntoResponse::into_response);
+    let mut res = route(&state, principal.clone(), req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
     if read {
         hand_out_csrf(&state, &headers, &principal, &mut res);
     }
     res
 }
 
-async fn route(state: &AppState, principal: Principal, req: Request) -> Result<Response, ApiError> {
+async fn route(
+    state: &AppState,
+    principal: Arc<Principal>,
+    req: Request,
+) -> Result<Response, ApiError> {
     let method = req.method().clone();
     let modifying = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     if modifying {
         check_csrf(state, req.headers(), &principal)?;
     }
     let path = req.uri().path();
-    let rest = path.strip_prefix("/api/v1").unwrap_or(path).trim_start_matches('/');
+    let rest = path
+        .strip_prefix("/api/v1")
+        .unwrap_or(path)
+        .trim_start_matches('/');
     let query = req.uri().query().map(str::to_owned);
-    let call = Call { principal, service_root: format!("{}/api/v1", origin(req.headers())) };
+    let call = Call {
+        principal,
+        service_root: format!("{}/api/v1", origin(req.headers())),
+    };
 
     if rest.is_empty() {
         return match method {
-            Method::GET | Method::HEAD => Ok(axum::Json(json!({"d": {"EntitySets": ENTITY_SETS}})).into_response()),
+            Method::GET | Method::HEAD => {
+                Ok(axum::Json(json!({"d": {"EntitySets": ENTITY_SETS}})).into_response())
+            }
             _ => Err(not_allowed(&method, "the service root")),
         };
     }
     let resource = parse_resource_path(rest)?;
     let set = match &resource {
-        ResourcePath::Collection(s) | ResourcePath::Entity(s, _) | ResourcePath::Navigation(s, _, _) => s.as_str(),
+        ResourcePath::Collection(s)
+        | ResourcePath::Entity(s, _)
+        | ResourcePath::Navigation(s, _, _) => s.as_str(),
     };
     if set != credentials::ENTITY_SET {
-        return Err(ApiError::NotFound(format!("Resource not found for the segment '{set}'.")));
+        return Err(ApiError::NotFound(format!(
+            "Resource not found for the segment '{set}'."
+        )));
     }
-    let body = if modifying { Some(read_json(req).await?) } else { None };
+    let body = if modifying {
+        Some(read_json(req).await?)
+    } else {
+        None
+    };
     credentials::handle(state, &call, method, resource, query.as_deref(), body).await
 }
 
@@ -160,8 +208,15 @@ pub fn not_allowed(method: &Method, what: &str) -> ApiError {
 
 /// Reads a JSON request body of at most [`MAX_BODY_BYTES`]; `None` for an empty body.
 async fn read_json(req: Request) -> Result<Option<Value>, ApiError> {
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
         return Err(ApiError::PayloadTooLarge);
     }
@@ -172,11 +227,12 @@ async fn read_json(req: Request) -> Result<Option<Value>, ApiError> {
         return Ok(None);
     }
     if let Some(ct) = content_type
-        && !ct.to_ascii_lowercase().contains("json") {
-            return Err(ApiError::UnsupportedMediaType(format!(
-                "The request body must be JSON (Content-Type: application/json), not '{ct}'."
-            )));
-        }
+        && !ct.to_ascii_lowercase().contains("json")
+    {
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "The request body must be JSON (Content-Type: application/json), not '{ct}'."
+        )));
+    }
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| ApiError::BadRequest(format!("The request body is not valid JSON: {e}.")))

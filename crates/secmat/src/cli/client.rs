@@ -106,7 +106,10 @@ impl ServerError {
                 Some(d) if !d.is_empty() => format!("{d} ({code})"),
                 _ => code.to_owned(),
             };
-            return Self { message, details: Vec::new() };
+            return Self {
+                message,
+                details: Vec::new(),
+            };
         }
         let error = &body["error"];
         let message = error["message"]["value"]
@@ -362,7 +365,9 @@ impl Client {
         if !res.status().is_success() {
             return Err(self.failure(res).await);
         }
-        res.json().await.map_err(|_| Failure::new(Exit::Other, "the server did not answer with JSON"))
+        res.json()
+            .await
+            .map_err(|_| Failure::new(Exit::Other, "the server did not answer with JSON"))
     }
 
     /// `GET url` and its JSON body.

@@ -744,7 +744,10 @@ fn odata_date(raw: &str) -> String {
 
 /// Milliseconds since the Unix epoch as UTC `YYYY-MM-DD HH:MM:SS`.
 fn utc(ms: i64) -> String {
-    secmat_core::clock::rfc3339(ms).replace('T', " ").trim_end_matches('Z').to_owned()
+    secmat_core::clock::rfc3339(ms)
+        .replace('T', " ")
+        .trim_end_matches('Z')
+        .to_owned()
 }
 
 async fn execute(cmd: CredentialCommand) -> Result<(), Failure> {

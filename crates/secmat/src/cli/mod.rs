@@ -28,6 +28,9 @@ pub fn emit(text: &str) -> Result<(), Failure> {
     match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Failure::new(Exit::Other, format!("cannot write to standard output: {e}"))),
+        Err(e) => Err(Failure::new(
+            Exit::Other,
+            format!("cannot write to standard output: {e}"),
+        )),
     }
 }

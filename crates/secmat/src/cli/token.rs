@@ -68,10 +68,17 @@ pub struct TestArgs {
 pub async fn run(args: TokenArgs) -> ExitCode {
     let result = async {
         let client = Client::new(&args.client)?;
-        let answer = client.runtime(Method::GET, client.runtime_url(&["tokens", &args.name])?).await?;
+        let answer = client
+            .runtime(Method::GET, client.runtime_url(&["tokens", &args.name])?)
+            .await?;
         let out = match args.output {
-            OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&answer).unwrap_or_default()),
-            OutputFormat::Table => format!("{}\n", answer["access_token"].as_str().unwrap_or_default()),
+            OutputFormat::Json => format!(
+                "{}\n",
+                serde_json::to_string_pretty(&answer).unwrap_or_default()
+            ),
+            OutputFormat::Table => {
+                format!("{}\n", answer["access_token"].as_str().unwrap_or_default())
+            }
         };
         super::emit(&out)
     }
@@ -90,14 +97,20 @@ pub async fn test(client: &Client, args: TestArgs) -> Result<String, Failure> {
     }
     let report = client.runtime(Method::POST, url).await?;
     let out = match args.output {
-        OutputFormat::Json => format!("{}\n", serde_json::to_string_pretty(&report).unwrap_or_default()),
+        OutputFormat::Json => format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        ),
         OutputFormat::Table => render(&report),
     };
     if report["ok"] == Value::Bool(true) {
         Ok(out)
     } else {
         super::emit(&out)?;
-        Err(Failure::new(super::client::Exit::Provider, "the connectivity test failed: no token was issued"))
+        Err(Failure::new(
+            super::client::Exit::Provider,
+            "the connectivity test failed: no token was issued",
+        ))
     }
 }
 
@@ -113,12 +126,19 @@ fn render(r: &Value) -> String {
     let mut out = String::new();
     let ok = r["ok"] == Value::Bool(true);
     let _ = writeln!(out, "Credential:   {}", text(&r["credential"]));
-    let _ = writeln!(out, "Result:       {}", if ok { "token issued" } else { "FAILED" });
+    let _ = writeln!(
+        out,
+        "Result:       {}",
+        if ok { "token issued" } else { "FAILED" }
+    );
     let _ = writeln!(out, "HTTP status:  {}", text(&r["status"]));
     let _ = writeln!(out, "Latency:      {} ms", text(&r["latency_ms"]));
     if ok {
         let _ = writeln!(out, "Token type:   {}", text(&r["token_type"]));
-        let lifetime = r["expires_in"].as_u64().map_or_else(|| "not stated (default lifetime applies)".into(), |s| format!("{s} s"));
+        let lifetime = r["expires_in"].as_u64().map_or_else(
+            || "not stated (default lifetime applies)".into(),
+            |s| format!("{s} s"),
+        );
         let _ = writeln!(out, "Lifetime:     {lifetime}");
         let _ = writeln!(out, "Scope:        {}", text(&r["scope"]));
         match &r["jwt"] {
@@ -126,7 +146,12 @@ fn render(r: &Value) -> String {
                 let _ = writeln!(out, "JWT iss:      {}", text(&c["iss"]));
                 let _ = writeln!(out, "JWT aud:      {}", text(&c["aud"]));
                 let _ = writeln!(out, "JWT scope:    {}", text(&c["scope"]));
-                let _ = writeln!(out, "JWT exp:      {} ({})", text(&c["exp"]), text(&c["exp_at"]));
+                let _ = writeln!(
+                    out,
+                    "JWT exp:      {} ({})",
+                    text(&c["exp"]),
+                    text(&c["exp_at"])
+                );
             }
             _ => {
                 let _ = writeln!(out, "JWT:          no (opaque token)");

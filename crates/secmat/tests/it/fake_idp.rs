@@ -61,7 +61,11 @@ impl FakeIdp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { token_url: format!("http://{addr}/token"), calls, seen }
+        Self {
+            token_url: format!("http://{addr}/token"),
+            calls,
+            seen,
+        }
     }
 
     /// Token requests received so far.
@@ -72,12 +76,15 @@ impl FakeIdp {
 
 async fn reply(r: Reply, n: usize) -> Response {
     match r {
-        Reply::Token(secs) => {
-            axum::Json(json!({"access_token": format!("tok-{n}"), "token_type": "bearer", "expires_in": secs})).into_response()
-        }
+        Reply::Token(secs) => axum::Json(
+            json!({"access_token": format!("tok-{n}"), "token_type": "bearer", "expires_in": secs}),
+        )
+        .into_response(),
         Reply::Error(status, error) => (
             StatusCode::from_u16(status).unwrap(),
-            axum::Json(json!({"error": error, "error_description": format!("{error} from the fake")})),
+            axum::Json(
+                json!({"error": error, "error_description": format!("{error} from the fake")}),
+            ),
         )
             .into_response(),
         Reply::Page(status, body) => (StatusCode::from_u16(status).unwrap(), body).into_response(),

@@ -40,7 +40,10 @@ impl Server {
             base: String::new(),
             dir,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
-            extra_env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            extra_env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             starts: 0,
         };
         s.spawn();
@@ -80,27 +83,47 @@ impl Server {
         self.child = Some(cmd.spawn().expect("spawn secmat serve"));
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            let log = std::fs::read_to_string(self.log_path(self.starts, "stdout")).unwrap_or_default();
-            if let Some(addr) = log.split("secmat listening on ").nth(1).and_then(|r| r.split_whitespace().next()) {
+            let log =
+                std::fs::read_to_string(self.log_path(self.starts, "stdout")).unwrap_or_default();
+            if let Some(addr) = log
+                .split("secmat listening on ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+            {
                 self.base = format!("http://{addr}");
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("secmat serve exited with {status} during start-up:\n{}\n{}", log, self.stderr());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "secmat serve exited with {status} during start-up:\n{}\n{}",
+                    log,
+                    self.stderr()
+                );
             }
-            assert!(std::time::Instant::now() < deadline, "secmat serve did not start within 30 s:\n{log}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "secmat serve did not start within 30 s:\n{log}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// Everything the server printed on standard output (its log) over all its starts.
     pub fn logs(&self) -> String {
-        (1..=self.starts).map(|n| std::fs::read_to_string(self.log_path(n, "stdout")).unwrap_or_default()).collect()
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n, "stdout")).unwrap_or_default())
+            .collect()
     }
 
     /// Everything it printed on standard error.
     pub fn stderr(&self) -> String {
-        (1..=self.starts).map(|n| std::fs::read_to_string(self.log_path(n, "stderr")).unwrap_or_default()).collect()
+        (1..=self.starts)
+            .map(|n| std::fs::read_to_string(self.log_path(n, "stderr")).unwrap_or_default())
+            .collect()
     }
 
     /// `kill -9`, no chance to flush anything.
@@ -114,7 +137,10 @@ impl Server {
     /// SIGTERM, then waits for the exit code.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
         c.wait().expect("wait")
     }
 
@@ -131,22 +157,34 @@ impl Server {
 
     /// A client authenticated as `user`.
     pub fn client(&self, user: &str, password: &str) -> Api {
-        Api { base: self.base.clone(), auth: Some((user.into(), password.into())), http: reqwest::Client::new() }
+        Api {
+            base: self.base.clone(),
+            auth: Some((user.into(), password.into())),
+            http: reqwest::Client::new(),
+        }
     }
 
     /// A client that sends no credentials.
     pub fn anonymous(&self) -> Api {
-        Api { base: self.base.clone(), auth: None, http: reqwest::Client::new() }
+        Api {
+            base: self.base.clone(),
+            auth: None,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// Runs the `secmat` CLI against this server's store/API with `stdin` as input.
     pub fn cli(&self, args: &[&str], stdin: &str) -> CliOutput {
-        run_cli(args, stdin, &[
-            ("SECMAT_DATA_DIR", self.data_dir().to_str().unwrap()),
-            ("SECMAT_SERVER", &self.base),
-            ("SECMAT_USER", "admin"),
-            ("SECMAT_PASSWORD", ADMIN_PASSWORD),
-        ])
+        run_cli(
+            args,
+            stdin,
+            &[
+                ("SECMAT_DATA_DIR", self.data_dir().to_str().unwrap()),
+                ("SECMAT_SERVER", &self.base),
+                ("SECMAT_USER", "admin"),
+                ("SECMAT_PASSWORD", ADMIN_PASSWORD),
+            ],
+        )
     }
 
     /// Adds a user with `roles` through the CLI; its password is `NAME-pw`.
@@ -178,7 +216,11 @@ fn files_below(dir: &Path) -> Vec<PathBuf> {
     if let Ok(rd) = std::fs::read_dir(dir) {
         for e in rd.flatten() {
             let p = e.path();
-            if p.is_dir() { out.extend(files_below(&p)) } else { out.push(p) }
+            if p.is_dir() {
+                out.extend(files_below(&p))
+            } else {
+                out.push(p)
+            }
         }
     }
     out
@@ -205,12 +247,20 @@ impl CliOutput {
 pub fn run_cli(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> CliOutput {
     use std::io::Write as _;
     let mut cmd = Command::new(bin());
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn cli");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cli");
+    // The command may exit before reading its input (a usage error): a broken pipe is fine.
+    let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
     let out = child.wait_with_output().unwrap();
     CliOutput {
         code: out.status.code().unwrap_or(-1),
@@ -238,12 +288,18 @@ impl Resp {
 
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
 
     /// The OData error message.
     pub fn error_message(&self) -> String {
-        self.json()["error"]["message"]["value"].as_str().unwrap_or("").to_owned()
+        self.json()["error"]["message"]["value"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
     }
 }
 
@@ -257,7 +313,13 @@ pub struct Api {
 
 impl Api {
     /// Sends a request; `csrf` adds a freshly fetched token to modifying requests.
-    pub async fn send(&self, method: &str, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Resp {
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some((u, p)) = &self.auth {
@@ -270,7 +332,11 @@ impl Api {
             req = req.header(*k, *v);
         }
         let res = req.send().await.expect("request");
-        Resp { status: res.status().as_u16(), headers: res.headers().clone(), text: res.text().await.unwrap_or_default() }
+        Resp {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            text: res.text().await.unwrap_or_default(),
+        }
     }
 
     /// `GET path`.
@@ -280,19 +346,23 @@ impl Api {
 
     /// A CSRF token fetched at the service root.
     pub async fn csrf(&self) -> String {
-        let r = self.send("GET", "/api/v1/", None, &[("X-CSRF-Token", "Fetch")]).await;
+        let r = self
+            .send("GET", "/api/v1/", None, &[("X-CSRF-Token", "Fetch")])
+            .await;
         r.header("x-csrf-token").unwrap_or_default()
     }
 
     /// A modifying request with a fresh CSRF token.
     pub async fn write(&self, method: &str, path: &str, body: Option<&Value>) -> Resp {
         let token = self.csrf().await;
-        self.send(method, path, body, &[("X-CSRF-Token", &token)]).await
+        self.send(method, path, body, &[("X-CSRF-Token", &token)])
+            .await
     }
 
     /// `POST /api/v1/OAuth2ClientCredentials`.
     pub async fn create(&self, body: &Value) -> Resp {
-        self.write("POST", "/api/v1/OAuth2ClientCredentials", Some(body)).await
+        self.write("POST", "/api/v1/OAuth2ClientCredentials", Some(body))
+            .await
     }
 }
 
@@ -305,7 +375,13 @@ pub fn entity(name: &str) -> String {
 
 fn percent_encode(s: &str) -> String {
     s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.~'".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~'".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
