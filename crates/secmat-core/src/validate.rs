@@ -589,17 +589,18 @@ fn check_body_collisions(
         let n = i + 1;
         let field = format!("CustomParameters[{i}].Key");
         if let Some((name, _)) = set.iter().find(|(name, is_set)| *is_set && p.key == *name)
-            && (*name != "resource" || json) {
-                let prop = match *name {
-                    "scope" => "Scope",
-                    "audience" => "Audience",
-                    _ => "Resource",
-                };
-                e.push(FieldError::new(
+            && (*name != "resource" || json)
+        {
+            let prop = match *name {
+                "scope" => "Scope",
+                "audience" => "Audience",
+                _ => "Resource",
+            };
+            e.push(FieldError::new(
                     field.clone(),
                     format!("Custom parameter {n}: '{name}' is already sent from the {prop} field; a token request must not repeat it."),
                 ));
-            }
+        }
         if json && !keys.insert(p.key.as_str()) {
             e.push(FieldError::new(
                 field,

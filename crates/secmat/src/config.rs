@@ -50,6 +50,9 @@ pub struct ServeArgs {
     /// [default: DATA_DIR/master.key, generated on first start].
     #[arg(long, env = "SECMAT_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Threads serving HTTP, each with its own event loop and listener [default: one per core].
+    #[arg(long, env = "SECMAT_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
     /// Seconds a token request may take in all, retries included [default: 60].
     #[arg(long, env = "SECMAT_TOKEN_TIMEOUT", value_name = "SECS")]
     pub token_timeout: Option<u64>,
@@ -85,6 +88,7 @@ struct FileConfig {
     log_format: Option<LogFormat>,
     log_level: Option<String>,
     master_key_file: Option<PathBuf>,
+    threads: Option<usize>,
     token_timeout: Option<u64>,
     token_connect_timeout: Option<u64>,
     token_default_lifetime: Option<u64>,
@@ -108,6 +112,8 @@ pub struct Config {
     pub master_key_file: PathBuf,
     /// Whether `master_key_file` was configured rather than defaulted.
     pub master_key_configured: bool,
+    /// HTTP threads.
+    pub threads: usize,
     /// Total time for a token request, retries included.
     pub token_timeout: Duration,
     /// Connect timeout for token endpoints.
@@ -147,6 +153,11 @@ impl Config {
                 .log_level
                 .or(file.log_level)
                 .unwrap_or_else(|| "info".into()),
+            threads: match args.threads.or(file.threads) {
+                Some(0) => anyhow::bail!("threads must be at least 1"),
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(1, usize::from),
+            },
             token_timeout: seconds(
                 "token_timeout",
                 args.token_timeout.or(file.token_timeout),

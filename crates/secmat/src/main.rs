@@ -22,6 +22,7 @@ mod cli;
 mod config;
 mod csrf;
 mod keyfile;
+mod material;
 mod metrics;
 mod odata;
 mod runtime;

@@ -145,6 +145,17 @@ impl From<secmat_store::StoreError> for ApiError {
     }
 }
 
+impl From<crate::material::MaterialError> for ApiError {
+    fn from(e: crate::material::MaterialError) -> Self {
+        use crate::material::MaterialError as M;
+        match e {
+            M::NotFound(_) => ApiError::NotFound(e.to_string()),
+            M::Store(s) => s.into(),
+            M::Seal => ApiError::Internal,
+        }
+    }
+}
+
 /// `/Date(ms)/`, OData V2's JSON date.
 pub fn date(ms: UnixMillis) -> String {
     format!("/Date({ms})/")

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use secmat_core::SystemClock;
 use secmat_store::{Store, UserRecord};
-use tokio::net::TcpListener;
 
 use crate::auth::{Role, hash_password};
 use crate::config::{Config, LogFormat, ServeArgs};
@@ -36,7 +35,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .await?,
     );
-    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+    let listener = server::bind(config.listen).with_context(|| {
         format!(
             "cannot listen on {} (is another process using it? choose another with --listen)",
             config.listen
@@ -48,6 +47,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         data_dir = %config.data_dir.display(),
         store = %config.store_label(),
         master_key_id = %keyring.active_key_id(),
+        threads = config.threads,
         "secmat listening on {addr}"
     );
 
@@ -58,7 +58,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing requests in flight");
         trigger.trigger();
     });
+    // Like nginx's workers: every further thread runs its own event loop on its own listener
+    // (SO_REUSEPORT), so a request is handled start to finish on the thread that accepted it,
+    // without waking another thread.
+    let mut workers = Vec::new();
+    for i in 1..config.threads {
+        let (state, stop) = (state.clone(), signal.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("secmat-http-{i}"))
+            .spawn(move || -> anyhow::Result<()> {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                rt.block_on(async move {
+                    let listener = server::bind(addr)?;
+                    server::run(listener, state, stop.wait()).await?;
+                    anyhow::Ok(())
+                })
+            })?;
+        workers.push(thread);
+    }
     server::run(listener, state, signal.wait()).await?;
+    for w in workers {
+        match w.join() {
+            Ok(r) => r?,
+            Err(_) => anyhow::bail!("an HTTP thread panicked"),
+        }
+    }
     tracing::info!("secmat stopped");
     Ok(())
 }

@@ -71,6 +71,23 @@ async fn access_log(req: Request, next: Next) -> Response {
     res
 }
 
+/// Binds a listener with `SO_REUSEPORT`, so that several event loops can each accept on their
+/// own socket for the same address (the kernel spreads connections among them). Must be called
+/// within a Tokio runtime.
+pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    #[cfg(unix)]
+    socket.set_reuseport(true)?;
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     listener: TcpListener,

@@ -18,7 +18,7 @@ use secmat_store::{CredentialRecord, Store, StoreError};
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use crate::api::credentials::secret_aad;
+use crate::material::secret_aad;
 
 /// How long a resolved credential is trusted before it is compared with the store again.
 pub const REVALIDATE: Duration = Duration::from_secs(5);
@@ -133,9 +133,10 @@ impl TokenService {
         let now = Instant::now();
         let known = self.resolved.read().ok().and_then(|m| m.get(name).cloned());
         if let Some(r) = &known
-            && now < r.checked_at + REVALIDATE {
-                return Ok(r.clone());
-            }
+            && now < r.checked_at + REVALIDATE
+        {
+            return Ok(r.clone());
+        }
         let record = self.store.get_credential(name).await?;
         let Some(record) = record else {
             self.forget(name, None);

@@ -6,12 +6,12 @@ use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use secmat_core::artifact::ARTIFACT_TYPE;
 use secmat_core::{CredentialDraft, NewCredential};
-use secmat_store::{CredentialRecord, ListQuery, STATUS_DEPLOYED};
-use secrecy::ExposeSecret;
+use secmat_store::{CredentialRecord, ListQuery};
 use serde_json::{Value, json};
 
 use super::{Call, not_allowed};
 use crate::auth::Role;
+use crate::material;
 use crate::odata::{ApiError, MAX_PAGE, QueryOptions, ResourcePath, date, key_path};
 use crate::state::AppState;
 
@@ -133,39 +133,6 @@ fn validate(draft: CredentialDraft) -> Result<NewCredential, ApiError> {
     draft.validate().map_err(ApiError::Validation)
 }
 
-/// Associated data of a sealed client secret: binds it to its credential's id and version.
-pub fn secret_aad(id: &str, version: i64) -> Vec<u8> {
-    format!("secmat|credentials|{id}|ClientSecret|v{version}").into_bytes()
-}
-
-fn seal_record(
-    state: &AppState,
-    call: &Call,
-    id: String,
-    version: i64,
-    new: NewCredential,
-) -> Result<CredentialRecord, ApiError> {
-    let sealed = state
-        .keyring
-        .seal(
-            new.client_secret.expose_secret().as_bytes(),
-            &secret_aad(&id, version),
-        )
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not seal a client secret");
-            ApiError::Internal
-        })?;
-    Ok(CredentialRecord {
-        id,
-        version,
-        spec: new.spec,
-        sealed_secret: sealed,
-        status: STATUS_DEPLOYED.to_owned(),
-        deployed_by: call.principal.name.clone(),
-        deployed_on: state.clock.now_millis(),
-    })
-}
-
 fn accepted(call: &Call, name: &str) -> Response {
     let location = format!("{}/{}", call.service_root, key_path(ENTITY_SET, name));
     (StatusCode::ACCEPTED, [(header::LOCATION, location)]).into_response()
@@ -175,10 +142,7 @@ async fn create(state: &AppState, call: &Call, body: Option<Value>) -> Result<Re
     call.require(Role::CredentialsEdit, "create security material")?;
     let new = validate(draft_from(body)?)?;
     let name = new.spec.name.clone();
-    let record = seal_record(state, call, new_id()?, 1, new)?;
-    state.store.create_credential(&record).await?;
-    state.tokens.forget(&name, None);
-    tracing::info!(credential = %name, user = %call.principal.name, "credential created and deployed");
+    material::create(state, &call.principal.name, new).await?;
     Ok(accepted(call, &name))
 }
 
@@ -198,32 +162,16 @@ async fn replace(
         }
         _ => draft.name = Some(name.to_owned()),
     }
-    let current = find(state, name).await?;
-    let new = validate(draft)?;
-    let record = seal_record(state, call, current.id, current.version + 1, new)?;
-    state.store.update_credential(&record).await?;
-    state.tokens.forget(name, Some(&record.id));
-    tracing::info!(credential = %name, user = %call.principal.name, version = record.version, "credential edited and deployed");
+    // 404 before 400, as SAP answers a PUT on an unknown name.
+    find(state, name).await?;
+    material::replace(state, &call.principal.name, validate(draft)?).await?;
     Ok(accepted(call, name))
 }
 
 async fn delete(state: &AppState, call: &Call, name: &str) -> Result<Response, ApiError> {
     call.require(Role::CredentialsEdit, "delete security material")?;
-    let current = find(state, name).await?;
-    if !state.store.delete_credential(name).await? {
-        return Err(ApiError::NotFound(format!(
-            "OAuth2 client credentials '{name}' do not exist."
-        )));
-    }
-    state.tokens.forget(name, Some(&current.id));
-    tracing::info!(credential = %name, user = %call.principal.name, "credential deleted");
+    material::delete(state, &call.principal.name, name).await?;
     Ok(StatusCode::ACCEPTED.into_response())
-}
-
-fn new_id() -> Result<String, ApiError> {
-    let mut raw = [0u8; 16];
-    getrandom::getrandom(&mut raw).map_err(|_| ApiError::Internal)?;
-    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn custom_parameters_json(rec: &CredentialRecord) -> Vec<Value> {
