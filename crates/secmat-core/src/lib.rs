@@ -7,6 +7,7 @@
 //!
 //! - [`artifact`] — the *OAuth2 Client Credentials* artifact: its fields as SAP's *Security
 //!   Content* API names them, and the typed, validated form the rest of secmat works with.
+//! - [`channel`] — the HTTP receiver channel (the gateway's configuration) and its rules.
 //! - [`validate`] — every rule of the seed and the product brief, applied once, here. A
 //!   [`validate::CredentialDraft`] (raw, as a client sent it) becomes a [`artifact::NewCredential`]
 //!   or a list of [`validate::FieldError`]s naming each offending field.
@@ -28,6 +29,7 @@
 //! [`envelope::Sealed`] bytes.
 
 pub mod artifact;
+pub mod channel;
 pub mod clock;
 pub mod envelope;
 pub mod http;

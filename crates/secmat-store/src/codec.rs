@@ -1,19 +1,91 @@
-//! How a [`CredentialRecord`] and a [`UserRecord`] map to columns, shared by both backends so
-//! that they store exactly the same text in exactly the same columns.
+//! How a [`CredentialRecord`], a [`ChannelRecord`] and a [`UserRecord`] map to columns, shared
+//! by both backends so that they store exactly the same text in exactly the same columns.
 
+use secmat_core::channel::ChannelSpec;
 use secmat_core::{
     ClientAuthentication, CredentialSpec, CustomParameter, GrantType, ScopeContentType, Sealed,
 };
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
-use crate::{CredentialRecord, ListQuery, StoreError, UserRecord};
+use crate::{ChannelRecord, CredentialRecord, ListQuery, StoreError, UserRecord};
 
 /// The `credentials` columns in the order the `INSERT` statements bind them.
 pub(crate) const CREDENTIAL_COLUMNS: &str = "name, id, version, description, token_service_url, \
     client_id, client_authentication, scope, scope_content_type, resource, audience, grant_type, \
     custom_parameters, sealed_secret, status, deployed_by, deployed_on";
 
-/// The `list_credentials` statement for `q`, with `$n` placeholders (both drivers accept them).
+/// The `channels` columns in the order the `INSERT` statements bind them.
+pub(crate) const CHANNEL_COLUMNS: &str =
+    "name, address, credential_name, timeout_ms, version, modified_by, modified_on";
+
+/// The `meta` counters bumped in the same transaction as every write of one kind of entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Generation {
+    /// `users_generation` (schema version 1).
+    Users,
+    /// `credentials_generation` (schema version 2).
+    Credentials,
+    /// `channels_generation` (schema version 2).
+    Channels,
+}
+
+impl Generation {
+    /// The counter's key in `meta`.
+    pub(crate) const fn key(self) -> &'static str {
+        match self {
+            Generation::Users => "users_generation",
+            Generation::Credentials => "credentials_generation",
+            Generation::Channels => "channels_generation",
+        }
+    }
+
+    /// The statement that increments this counter (a constant, so each is prepared once).
+    pub(crate) const fn bump_sql(self) -> &'static str {
+        match self {
+            Generation::Users => "UPDATE meta SET value = value + 1 WHERE key = 'users_generation'",
+            Generation::Credentials => {
+                "UPDATE meta SET value = value + 1 WHERE key = 'credentials_generation'"
+            }
+            Generation::Channels => {
+                "UPDATE meta SET value = value + 1 WHERE key = 'channels_generation'"
+            }
+        }
+    }
+
+    /// The statement that reads this counter.
+    pub(crate) const fn read_sql(self) -> &'static str {
+        match self {
+            Generation::Users => "SELECT value FROM meta WHERE key = 'users_generation'",
+            Generation::Credentials => {
+                "SELECT value FROM meta WHERE key = 'credentials_generation'"
+            }
+            Generation::Channels => "SELECT value FROM meta WHERE key = 'channels_generation'",
+        }
+    }
+}
+
+/// A table listed by [`list_sql`]: its name and the columns a page reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Listed {
+    /// The table; its primary key is `name`.
+    pub table: &'static str,
+    /// The columns a page reads.
+    pub columns: &'static str,
+}
+
+/// `list_credentials` reads whole credential rows.
+pub(crate) const CREDENTIALS: Listed = Listed {
+    table: "credentials",
+    columns: CREDENTIAL_COLUMNS,
+};
+
+/// `list_channels` reads whole channel rows.
+pub(crate) const CHANNELS: Listed = Listed {
+    table: "channels",
+    columns: CHANNEL_COLUMNS,
+};
+
+/// The list statement for `q` on `what`, with `$n` placeholders (both drivers accept them).
 ///
 /// Binds, in order: `after` (if set), `name_contains` (if set), the limit, and the offset (if not
 /// zero). `contains(n)` is the backend's "name contains placeholder `$n`" condition.
@@ -25,7 +97,8 @@ pub(crate) const CREDENTIAL_COLUMNS: &str = "name, id, version, description, tok
 /// A non-zero offset is applied in a sub-query that selects names only: it skips through the
 /// narrow name index instead of reading (and on PostgreSQL, fetching from the heap) every
 /// skipped row, then the page is read from the name it found on.
-pub(crate) fn list_sql(q: &ListQuery, contains: fn(usize) -> String) -> String {
+pub(crate) fn list_sql(what: Listed, q: &ListQuery, contains: fn(usize) -> String) -> String {
+    let Listed { table, columns } = what;
     let mut n = 0;
     let mut filter = String::new();
     if q.after.is_some() {
@@ -37,10 +110,10 @@ pub(crate) fn list_sql(q: &ListQuery, contains: fn(usize) -> String) -> String {
         filter.push_str(&format!(" AND {}", contains(n)));
     }
     let (limit, offset) = (n + 1, n + 2);
-    let mut sql = format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE 1 = 1{filter}");
+    let mut sql = format!("SELECT {columns} FROM {table} WHERE 1 = 1{filter}");
     if q.offset > 0 {
         sql.push_str(&format!(
-            " AND name >= (SELECT name FROM credentials WHERE 1 = 1{filter} \
+            " AND name >= (SELECT name FROM {table} WHERE 1 = 1{filter} \
              ORDER BY name LIMIT 1 OFFSET ${offset})"
         ));
     }
@@ -125,6 +198,41 @@ where
         status: col(row, "status")?,
         deployed_by: col(row, "deployed_by")?,
         deployed_on: col(row, "deployed_on")?,
+    })
+}
+
+/// Channel timeouts are stored as `BIGINT`; a timeout beyond `i64::MAX` milliseconds cannot be.
+pub(crate) fn timeout_column(spec: &ChannelSpec) -> Result<i64, StoreError> {
+    i64::try_from(spec.timeout_ms).map_err(|_| {
+        StoreError::Database(format!(
+            "timeout of channel '{}' is too large to store: {} ms",
+            spec.name, spec.timeout_ms
+        ))
+    })
+}
+
+/// A channel row (all of [`CHANNEL_COLUMNS`]) as a record.
+pub(crate) fn channel_from_row<'r, R>(row: &'r R) -> Result<ChannelRecord, StoreError>
+where
+    R: Row,
+    &'static str: ColumnIndex<R>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let name: String = col(row, "name")?;
+    let timeout: i64 = col(row, "timeout_ms")?;
+    let timeout_ms = u64::try_from(timeout)
+        .map_err(|_| StoreError::Corrupt(format!("timeout of channel '{name}': {timeout} ms")))?;
+    Ok(ChannelRecord {
+        spec: ChannelSpec {
+            address: col(row, "address")?,
+            credential_name: col(row, "credential_name")?,
+            timeout_ms,
+            name,
+        },
+        version: col(row, "version")?,
+        modified_by: col(row, "modified_by")?,
+        modified_on: col(row, "modified_on")?,
     })
 }
 

@@ -1,4 +1,4 @@
-//! secmat's store: where security material and users live.
+//! secmat's store: where security material, HTTP receiver channels and users live.
 //!
 //! One small [`Store`] trait, two implementations:
 //! - [`sqlite::SqliteStore`] — the embedded default, one file in the data directory;
@@ -28,7 +28,7 @@ pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>
 /// What can go wrong in a store. Messages never contain secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A credential or user with that name exists already.
+    /// A credential, channel or user with that name exists already.
     #[error("an entry named '{0}' already exists")]
     Conflict(String),
     /// No such entry (or, for an update, the expected version is no longer current).
@@ -74,7 +74,20 @@ pub struct CredentialRecord {
     pub deployed_on: UnixMillis,
 }
 
-/// Which page of credentials to list, ordered by name (byte order).
+/// A stored HTTP receiver channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelRecord {
+    /// The channel.
+    pub spec: secmat_core::channel::ChannelSpec,
+    /// 1 on create, incremented by every edit.
+    pub version: i64,
+    /// Who last created or edited it.
+    pub modified_by: String,
+    /// When.
+    pub modified_on: UnixMillis,
+}
+
+/// Which page of credentials (or channels) to list, ordered by name (byte order).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     /// Keyset pagination: only names strictly greater than this one.
@@ -98,10 +111,16 @@ pub struct UserRecord {
     pub roles: Vec<String>,
 }
 
-/// Storage for credentials and users.
+/// Storage for credentials, channels and users.
 ///
 /// Every write is one transaction and is durable when the future resolves: an acknowledged
 /// write survives `kill -9` of the process.
+///
+/// Each kind of entry has a generation ([`Store::credentials_generation`],
+/// [`Store::channels_generation`], [`Store::users_generation`]): a number bumped in the same
+/// transaction as every write of that kind, so that any process sharing the database can notice
+/// changes with one cheap read. A reader that reads the generation *before* the entries it caches
+/// never keeps stale entries under a current generation.
 pub trait Store: Send + Sync + 'static {
     /// A short name for logs and start-up messages (`sqlite`, `postgres`).
     fn backend(&self) -> &'static str;
@@ -132,6 +151,34 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes a credential; `false` if there was none.
     fn delete_credential<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+
+    /// A number that changes whenever any credential is created, updated or deleted (bumped in
+    /// the write's own transaction; other writes leave it alone).
+    fn credentials_generation(&self) -> StoreFuture<'_, i64>;
+
+    /// Inserts a new channel; [`StoreError::Conflict`] if the name is taken.
+    fn create_channel<'a>(&'a self, record: &'a ChannelRecord) -> StoreFuture<'a, ()>;
+
+    /// Replaces the channel named `record.spec.name` whose version is `record.version - 1`.
+    /// [`StoreError::NotFound`] if there is no such name, [`StoreError::Stale`] if its version
+    /// differs.
+    fn update_channel<'a>(&'a self, record: &'a ChannelRecord) -> StoreFuture<'a, ()>;
+
+    /// The channel with this exact (case-sensitive) name.
+    fn get_channel<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ChannelRecord>>;
+
+    /// One page of channels ordered by name (same rules as [`Store::list_credentials`]).
+    fn list_channels<'a>(&'a self, query: &'a ListQuery) -> StoreFuture<'a, Vec<ChannelRecord>>;
+
+    /// How many channels match `name_contains` (all when `None`).
+    fn count_channels<'a>(&'a self, name_contains: Option<&'a str>) -> StoreFuture<'a, u64>;
+
+    /// Deletes a channel; `false` if there was none.
+    fn delete_channel<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool>;
+
+    /// A number that changes whenever any channel is created, updated or deleted (bumped in the
+    /// write's own transaction; other writes leave it alone).
+    fn channels_generation(&self) -> StoreFuture<'_, i64>;
 
     /// Inserts a user, or replaces the one with the same name.
     fn put_user<'a>(&'a self, user: &'a UserRecord) -> StoreFuture<'a, ()>;

@@ -5,15 +5,27 @@
 //! order and case-sensitivity match the SQLite backend whatever the database's locale.
 //! Durability is PostgreSQL's own: a commit returns once its WAL record is flushed (with the
 //! default `synchronous_commit=on`).
+//!
+//! A credential or channel write and the bump of its generation are one statement (a
+//! data-modifying `WITH`, see [`bumping`]): one round trip, one implicit transaction. The write
+//! runs first and the `meta` row is locked last, so a transaction holding a generation row is
+//! only ever waiting for its own commit, and concurrent writers cannot deadlock on it.
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres};
 
-use crate::codec::{self, CREDENTIAL_COLUMNS};
-use crate::{CredentialRecord, ListQuery, Store, StoreError, StoreFuture, UserRecord, migrate};
+use crate::codec::{self, CHANNEL_COLUMNS, CREDENTIAL_COLUMNS, Generation};
+use crate::{
+    ChannelRecord, CredentialRecord, ListQuery, Store, StoreError, StoreFuture, UserRecord, migrate,
+};
+
+/// A statement with its arguments bound.
+type Query<'q> = sqlx::query::Query<'q, Postgres, PgArguments>;
+/// A [`bumping`] statement with its arguments bound; it answers the rows written.
+type Write<'q> = sqlx::query::QueryScalar<'q, Postgres, i64, PgArguments>;
 
 /// Connections per node: enough for concurrent API requests, few enough for many nodes to share
 /// one server's `max_connections`.
@@ -64,80 +76,71 @@ impl PgStore {
 
     async fn create(&self, r: &CredentialRecord) -> Result<(), StoreError> {
         let params = codec::custom_parameters_json(&r.spec.custom_parameters)?;
-        // One statement is one transaction; the primary key and the unique id decide conflicts.
-        let result = sqlx::query(&format!(
-            "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
-        ))
-        .bind(&r.spec.name)
-        .bind(&r.id)
-        .bind(r.version)
-        .bind(&r.spec.description)
-        .bind(&r.spec.token_service_url)
-        .bind(&r.spec.client_id)
-        .bind(r.spec.client_authentication.as_str())
-        .bind(&r.spec.scope)
-        .bind(r.spec.scope_content_type.as_str())
-        .bind(&r.spec.resource)
-        .bind(&r.spec.audience)
-        .bind(r.spec.grant_type.as_str())
-        .bind(params)
-        .bind(&r.sealed_secret.0)
-        .bind(&r.status)
-        .bind(&r.deployed_by)
-        .bind(r.deployed_on)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if codec::is_unique_violation(&e) => {
-                Err(StoreError::Conflict(r.spec.name.clone()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        // The primary key and the unique id decide conflicts.
+        let sql = bumping(
+            &format!(
+                "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            ),
+            Generation::Credentials,
+        );
+        let insert = sqlx::query_scalar(&sql)
+            .bind(&r.spec.name)
+            .bind(&r.id)
+            .bind(r.version)
+            .bind(&r.spec.description)
+            .bind(&r.spec.token_service_url)
+            .bind(&r.spec.client_id)
+            .bind(r.spec.client_authentication.as_str())
+            .bind(&r.spec.scope)
+            .bind(r.spec.scope_content_type.as_str())
+            .bind(&r.spec.resource)
+            .bind(&r.spec.audience)
+            .bind(r.spec.grant_type.as_str())
+            .bind(params)
+            .bind(&r.sealed_secret.0)
+            .bind(&r.status)
+            .bind(&r.deployed_by)
+            .bind(r.deployed_on);
+        self.write(insert)
+            .await
+            .map_err(|e| conflict(e, &r.spec.name))?;
+        Ok(())
     }
 
     async fn update(&self, r: &CredentialRecord) -> Result<(), StoreError> {
         let params = codec::custom_parameters_json(&r.spec.custom_parameters)?;
-        let done = sqlx::query(
+        let sql = bumping(
             "UPDATE credentials SET version = $1, description = $2, token_service_url = $3, \
              client_id = $4, client_authentication = $5, scope = $6, scope_content_type = $7, \
              resource = $8, audience = $9, grant_type = $10, custom_parameters = $11, \
              sealed_secret = $12, status = $13, deployed_by = $14, deployed_on = $15 \
              WHERE name = $16 AND id = $17 AND version = $18",
-        )
-        .bind(r.version)
-        .bind(&r.spec.description)
-        .bind(&r.spec.token_service_url)
-        .bind(&r.spec.client_id)
-        .bind(r.spec.client_authentication.as_str())
-        .bind(&r.spec.scope)
-        .bind(r.spec.scope_content_type.as_str())
-        .bind(&r.spec.resource)
-        .bind(&r.spec.audience)
-        .bind(r.spec.grant_type.as_str())
-        .bind(params)
-        .bind(&r.sealed_secret.0)
-        .bind(&r.status)
-        .bind(&r.deployed_by)
-        .bind(r.deployed_on)
-        .bind(&r.spec.name)
-        .bind(&r.id)
-        .bind(r.version.wrapping_sub(1))
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
+            Generation::Credentials,
+        );
+        let update = sqlx::query_scalar(&sql)
+            .bind(r.version)
+            .bind(&r.spec.description)
+            .bind(&r.spec.token_service_url)
+            .bind(&r.spec.client_id)
+            .bind(r.spec.client_authentication.as_str())
+            .bind(&r.spec.scope)
+            .bind(r.spec.scope_content_type.as_str())
+            .bind(&r.spec.resource)
+            .bind(&r.spec.audience)
+            .bind(r.spec.grant_type.as_str())
+            .bind(params)
+            .bind(&r.sealed_secret.0)
+            .bind(&r.status)
+            .bind(&r.deployed_by)
+            .bind(r.deployed_on)
+            .bind(&r.spec.name)
+            .bind(&r.id)
+            .bind(r.version.wrapping_sub(1));
+        if self.write(update).await? == 1 {
             return Ok(());
         }
-        // Nothing matched (and nothing was written): only now tell "gone" from "changed".
-        let exists = sqlx::query("SELECT 1 FROM credentials WHERE name = $1")
-            .bind(&r.spec.name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Err(match exists {
-            Some(_) => StoreError::Stale(r.spec.name.clone()),
-            None => StoreError::NotFound(r.spec.name.clone()),
-        })
+        Err(self.why_not_updated("credentials", &r.spec.name).await)
     }
 
     async fn get(&self, name: &str) -> Result<Option<CredentialRecord>, StoreError> {
@@ -151,32 +154,23 @@ impl PgStore {
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Vec<CredentialRecord>, StoreError> {
-        let sql = codec::list_sql(q, contains);
-        let mut query = sqlx::query(&sql);
-        if let Some(after) = &q.after {
-            query = query.bind(after);
-        }
-        if let Some(text) = &q.name_contains {
-            query = query.bind(text);
-        }
-        query = query.bind(i64::from(q.limit));
-        if q.offset > 0 {
-            query = query.bind(codec::sql_offset(q.offset));
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let sql = codec::list_sql(codec::CREDENTIALS, q, contains);
+        let rows = bind_list(sqlx::query(&sql), q)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(codec::credential_from_row).collect()
     }
 
-    async fn count(&self, name_contains: Option<&str>) -> Result<u64, StoreError> {
+    async fn count(&self, table: &str, name_contains: Option<&str>) -> Result<u64, StoreError> {
         let n: i64 = match name_contains {
             None => {
-                sqlx::query_scalar("SELECT count(*) FROM credentials")
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
                     .fetch_one(&self.pool)
                     .await?
             }
             Some(text) => {
                 sqlx::query_scalar(&format!(
-                    "SELECT count(*) FROM credentials WHERE {}",
+                    "SELECT count(*) FROM {table} WHERE {}",
                     contains(1)
                 ))
                 .bind(text)
@@ -187,18 +181,97 @@ impl PgStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn delete(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM credentials WHERE name = $1")
+    async fn delete(&self, table: &str, name: &str, g: Generation) -> Result<bool, StoreError> {
+        let sql = bumping(&format!("DELETE FROM {table} WHERE name = $1"), g);
+        Ok(self.write(sqlx::query_scalar(&sql).bind(name)).await? > 0)
+    }
+
+    /// Runs a [`bumping`] statement; returns the rows it wrote.
+    async fn write(&self, query: Write<'_>) -> Result<u64, sqlx::Error> {
+        let n = query.fetch_one(&self.pool).await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Why an optimistic update matched no row (and wrote nothing): `Stale` if the name exists,
+    /// else `NotFound`.
+    async fn why_not_updated(&self, table: &str, name: &str) -> StoreError {
+        let exists = sqlx::query(&format!("SELECT 1 FROM {table} WHERE name = $1"))
             .bind(name)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
+            .await;
+        match exists {
+            Ok(Some(_)) => StoreError::Stale(name.to_owned()),
+            Ok(None) => StoreError::NotFound(name.to_owned()),
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn create_channel_inner(&self, r: &ChannelRecord) -> Result<(), StoreError> {
+        let timeout = codec::timeout_column(&r.spec)?;
+        let sql = bumping(
+            &format!(
+                "INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            ),
+            Generation::Channels,
+        );
+        let insert = sqlx::query_scalar(&sql)
+            .bind(&r.spec.name)
+            .bind(&r.spec.address)
+            .bind(&r.spec.credential_name)
+            .bind(timeout)
+            .bind(r.version)
+            .bind(&r.modified_by)
+            .bind(r.modified_on);
+        self.write(insert)
+            .await
+            .map_err(|e| conflict(e, &r.spec.name))?;
+        Ok(())
+    }
+
+    async fn update_channel_inner(&self, r: &ChannelRecord) -> Result<(), StoreError> {
+        let timeout = codec::timeout_column(&r.spec)?;
+        let sql = bumping(
+            "UPDATE channels SET address = $1, credential_name = $2, timeout_ms = $3, \
+             version = $4, modified_by = $5, modified_on = $6 WHERE name = $7 AND version = $8",
+            Generation::Channels,
+        );
+        let update = sqlx::query_scalar(&sql)
+            .bind(&r.spec.address)
+            .bind(&r.spec.credential_name)
+            .bind(timeout)
+            .bind(r.version)
+            .bind(&r.modified_by)
+            .bind(r.modified_on)
+            .bind(&r.spec.name)
+            .bind(r.version.wrapping_sub(1));
+        if self.write(update).await? == 1 {
+            return Ok(());
+        }
+        Err(self.why_not_updated("channels", &r.spec.name).await)
+    }
+
+    async fn get_channel_inner(&self, name: &str) -> Result<Option<ChannelRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE name = $1"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(codec::channel_from_row).transpose()
+    }
+
+    async fn list_channels_inner(&self, q: &ListQuery) -> Result<Vec<ChannelRecord>, StoreError> {
+        let sql = codec::list_sql(codec::CHANNELS, q, contains);
+        let rows = bind_list(sqlx::query(&sql), q)
+            .fetch_all(&self.pool)
             .await?;
-        Ok(done.rows_affected() > 0)
+        rows.iter().map(codec::channel_from_row).collect()
     }
 
     async fn put_user_inner(&self, u: &UserRecord) -> Result<(), StoreError> {
         let roles = codec::roles_json(&u.roles)?;
         let mut tx = self.pool.begin().await?;
-        bump_generation(&mut tx).await?;
+        bump_generation(&mut tx, Generation::Users).await?;
         sqlx::query(&format!(
             "INSERT INTO users (name, password_hash, roles, updated_on) VALUES ($1, $2, $3, {NOW_MS}) \
              ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, \
@@ -237,17 +310,15 @@ impl PgStore {
         if done.rows_affected() == 0 {
             return Ok(false); // nothing changed; dropping `tx` rolls back
         }
-        bump_generation(&mut tx).await?;
+        bump_generation(&mut tx, Generation::Users).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn generation(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'users_generation'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+    async fn generation(&self, generation: Generation) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(generation.read_sql())
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -258,13 +329,54 @@ fn contains(n: usize) -> String {
     format!("strpos(lower(name), lower(${n} COLLATE \"C\")) > 0")
 }
 
-/// Increments `users_generation` inside the caller's transaction (its row lock also orders
+/// Increments a generation inside the caller's transaction (its row lock also orders
 /// concurrent user writes).
-async fn bump_generation(tx: &mut sqlx::PgConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'users_generation'")
-        .execute(tx)
-        .await?;
+async fn bump_generation(
+    tx: &mut sqlx::PgConnection,
+    generation: Generation,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(generation.bump_sql()).execute(tx).await?;
     Ok(())
+}
+
+/// `write` (one `INSERT`, `UPDATE` or `DELETE` without `RETURNING`) as a single statement that
+/// also bumps `generation` if the write changed a row, and answers the number of rows written.
+///
+/// `w` runs first: the main query reads it, and `g`'s condition is an uncorrelated `EXISTS`
+/// evaluated once before `g` touches `meta`. So the entry's row (or unique-index entry) is
+/// locked before the generation row, and the generation row is held only until commit. A failed
+/// write (a duplicate name) fails the whole statement: nothing is written, nothing bumped.
+fn bumping(write: &str, generation: Generation) -> String {
+    format!(
+        "WITH w AS ({write} RETURNING 1), \
+         g AS (UPDATE meta SET value = value + 1 WHERE key = '{}' AND EXISTS (SELECT 1 FROM w)) \
+         SELECT count(*) FROM w",
+        generation.key()
+    )
+}
+
+/// Binds a [`codec::list_sql`] statement's arguments, in the order it expects them.
+fn bind_list<'q>(mut query: Query<'q>, q: &'q ListQuery) -> Query<'q> {
+    if let Some(after) = &q.after {
+        query = query.bind(after);
+    }
+    if let Some(text) = &q.name_contains {
+        query = query.bind(text);
+    }
+    query = query.bind(i64::from(q.limit));
+    if q.offset > 0 {
+        query = query.bind(codec::sql_offset(q.offset));
+    }
+    query
+}
+
+/// A failed insert as the caller sees it: a duplicate name is a conflict.
+fn conflict(e: sqlx::Error, name: &str) -> StoreError {
+    if codec::is_unique_violation(&e) {
+        StoreError::Conflict(name.to_owned())
+    } else {
+        e.into()
+    }
 }
 
 /// The URL as it may be shown: scheme, host, port and database, without user, password or
@@ -368,11 +480,43 @@ impl Store for PgStore {
     }
 
     fn count_credentials<'a>(&'a self, name_contains: Option<&'a str>) -> StoreFuture<'a, u64> {
-        Box::pin(self.count(name_contains))
+        Box::pin(self.count("credentials", name_contains))
     }
 
     fn delete_credential<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(self.delete(name))
+        Box::pin(self.delete("credentials", name, Generation::Credentials))
+    }
+
+    fn credentials_generation(&self) -> StoreFuture<'_, i64> {
+        Box::pin(self.generation(Generation::Credentials))
+    }
+
+    fn create_channel<'a>(&'a self, record: &'a ChannelRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.create_channel_inner(record))
+    }
+
+    fn update_channel<'a>(&'a self, record: &'a ChannelRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.update_channel_inner(record))
+    }
+
+    fn get_channel<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ChannelRecord>> {
+        Box::pin(self.get_channel_inner(name))
+    }
+
+    fn list_channels<'a>(&'a self, query: &'a ListQuery) -> StoreFuture<'a, Vec<ChannelRecord>> {
+        Box::pin(self.list_channels_inner(query))
+    }
+
+    fn count_channels<'a>(&'a self, name_contains: Option<&'a str>) -> StoreFuture<'a, u64> {
+        Box::pin(self.count("channels", name_contains))
+    }
+
+    fn delete_channel<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete("channels", name, Generation::Channels))
+    }
+
+    fn channels_generation(&self) -> StoreFuture<'_, i64> {
+        Box::pin(self.generation(Generation::Channels))
     }
 
     fn put_user<'a>(&'a self, user: &'a UserRecord) -> StoreFuture<'a, ()> {
@@ -392,7 +536,7 @@ impl Store for PgStore {
     }
 
     fn users_generation(&self) -> StoreFuture<'_, i64> {
-        Box::pin(self.generation())
+        Box::pin(self.generation(Generation::Users))
     }
 }
 

@@ -12,11 +12,18 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteArguments, SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, SqlitePool};
 
-use crate::codec::{self, CREDENTIAL_COLUMNS};
-use crate::{CredentialRecord, ListQuery, Store, StoreError, StoreFuture, UserRecord, migrate};
+use crate::codec::{self, CHANNEL_COLUMNS, CREDENTIAL_COLUMNS, Generation};
+use crate::{
+    ChannelRecord, CredentialRecord, ListQuery, Store, StoreError, StoreFuture, UserRecord, migrate,
+};
+
+/// A statement with its arguments bound.
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 
 /// How long a connection waits for another one's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -75,43 +82,39 @@ impl SqliteStore {
 
     async fn create(&self, r: &CredentialRecord) -> Result<(), StoreError> {
         let params = codec::custom_parameters_json(&r.spec.custom_parameters)?;
-        // One statement is one transaction; the primary key and the unique id decide conflicts,
-        // so two concurrent creates of one name cannot both succeed.
-        let result = sqlx::query(&format!(
+        // The primary key and the unique id decide conflicts, so two concurrent creates of one
+        // name cannot both succeed.
+        let sql = format!(
             "INSERT INTO credentials ({CREDENTIAL_COLUMNS}) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
-        .bind(&r.spec.name)
-        .bind(&r.id)
-        .bind(r.version)
-        .bind(&r.spec.description)
-        .bind(&r.spec.token_service_url)
-        .bind(&r.spec.client_id)
-        .bind(r.spec.client_authentication.as_str())
-        .bind(&r.spec.scope)
-        .bind(r.spec.scope_content_type.as_str())
-        .bind(&r.spec.resource)
-        .bind(&r.spec.audience)
-        .bind(r.spec.grant_type.as_str())
-        .bind(params)
-        .bind(&r.sealed_secret.0)
-        .bind(&r.status)
-        .bind(&r.deployed_by)
-        .bind(r.deployed_on)
-        .execute(&self.pool)
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if codec::is_unique_violation(&e) => {
-                Err(StoreError::Conflict(r.spec.name.clone()))
-            }
-            Err(e) => Err(e.into()),
-        }
+        );
+        let insert = sqlx::query(&sql)
+            .bind(&r.spec.name)
+            .bind(&r.id)
+            .bind(r.version)
+            .bind(&r.spec.description)
+            .bind(&r.spec.token_service_url)
+            .bind(&r.spec.client_id)
+            .bind(r.spec.client_authentication.as_str())
+            .bind(&r.spec.scope)
+            .bind(r.spec.scope_content_type.as_str())
+            .bind(&r.spec.resource)
+            .bind(&r.spec.audience)
+            .bind(r.spec.grant_type.as_str())
+            .bind(params)
+            .bind(&r.sealed_secret.0)
+            .bind(&r.status)
+            .bind(&r.deployed_by)
+            .bind(r.deployed_on);
+        self.write(insert, Generation::Credentials)
+            .await
+            .map_err(|e| conflict(e, &r.spec.name))?;
+        Ok(())
     }
 
     async fn update(&self, r: &CredentialRecord) -> Result<(), StoreError> {
         let params = codec::custom_parameters_json(&r.spec.custom_parameters)?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE credentials SET version = ?, description = ?, token_service_url = ?, \
              client_id = ?, client_authentication = ?, scope = ?, scope_content_type = ?, \
              resource = ?, audience = ?, grant_type = ?, custom_parameters = ?, \
@@ -135,22 +138,11 @@ impl SqliteStore {
         .bind(r.deployed_on)
         .bind(&r.spec.name)
         .bind(&r.id)
-        .bind(r.version.wrapping_sub(1))
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() == 1 {
+        .bind(r.version.wrapping_sub(1));
+        if self.write(update, Generation::Credentials).await? == 1 {
             return Ok(());
         }
-        // Nothing matched: only now tell "gone" from "changed". Reading after the failed update
-        // is race-free for the answer that matters: no write happened either way.
-        let exists = sqlx::query("SELECT 1 FROM credentials WHERE name = ?")
-            .bind(&r.spec.name)
-            .fetch_optional(&self.pool)
-            .await?;
-        Err(match exists {
-            Some(_) => StoreError::Stale(r.spec.name.clone()),
-            None => StoreError::NotFound(r.spec.name.clone()),
-        })
+        Err(self.why_not_updated("credentials", &r.spec.name).await)
     }
 
     async fn get(&self, name: &str) -> Result<Option<CredentialRecord>, StoreError> {
@@ -164,32 +156,23 @@ impl SqliteStore {
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Vec<CredentialRecord>, StoreError> {
-        let sql = codec::list_sql(q, contains);
-        let mut query = sqlx::query(&sql);
-        if let Some(after) = &q.after {
-            query = query.bind(after);
-        }
-        if let Some(text) = &q.name_contains {
-            query = query.bind(text);
-        }
-        query = query.bind(i64::from(q.limit));
-        if q.offset > 0 {
-            query = query.bind(codec::sql_offset(q.offset));
-        }
-        let rows = query.fetch_all(&self.pool).await?;
+        let sql = codec::list_sql(codec::CREDENTIALS, q, contains);
+        let rows = bind_list(sqlx::query(&sql), q)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(codec::credential_from_row).collect()
     }
 
-    async fn count(&self, name_contains: Option<&str>) -> Result<u64, StoreError> {
+    async fn count(&self, table: &str, name_contains: Option<&str>) -> Result<u64, StoreError> {
         let n: i64 = match name_contains {
             None => {
-                sqlx::query_scalar("SELECT count(*) FROM credentials")
+                sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
                     .fetch_one(&self.pool)
                     .await?
             }
             Some(text) => {
                 sqlx::query_scalar(&format!(
-                    "SELECT count(*) FROM credentials WHERE {}",
+                    "SELECT count(*) FROM {table} WHERE {}",
                     contains(1)
                 ))
                 .bind(text)
@@ -200,12 +183,96 @@ impl SqliteStore {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
-    async fn delete(&self, name: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM credentials WHERE name = ?")
+    async fn delete(&self, table: &str, name: &str, g: Generation) -> Result<bool, StoreError> {
+        let sql = format!("DELETE FROM {table} WHERE name = ?");
+        Ok(self.write(sqlx::query(&sql).bind(name), g).await? > 0)
+    }
+
+    /// Runs one write statement in its own transaction and, if it changed any row, bumps
+    /// `generation` in the same transaction. Returns the rows changed; an unchanged or failed
+    /// write commits nothing (and bumps nothing).
+    async fn write(&self, query: Query<'_>, generation: Generation) -> Result<u64, sqlx::Error> {
+        // BEGIN IMMEDIATE takes the write lock up front (waiting up to busy_timeout for it): a
+        // deferred transaction could fail at once with SQLITE_BUSY when upgrading a read lock.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let changed = query.execute(&mut *tx).await?.rows_affected();
+        if changed == 0 {
+            tx.rollback().await?;
+        } else {
+            bump_generation(&mut tx, generation).await?;
+            tx.commit().await?;
+        }
+        Ok(changed)
+    }
+
+    /// Why an optimistic update matched no row: `Stale` if the name exists, else `NotFound`.
+    /// Reading after the failed update is race-free for the answer that matters: no write
+    /// happened either way.
+    async fn why_not_updated(&self, table: &str, name: &str) -> StoreError {
+        let exists = sqlx::query(&format!("SELECT 1 FROM {table} WHERE name = ?"))
             .bind(name)
-            .execute(&self.pool)
+            .fetch_optional(&self.pool)
+            .await;
+        match exists {
+            Ok(Some(_)) => StoreError::Stale(name.to_owned()),
+            Ok(None) => StoreError::NotFound(name.to_owned()),
+            Err(e) => e.into(),
+        }
+    }
+
+    async fn create_channel_inner(&self, r: &ChannelRecord) -> Result<(), StoreError> {
+        let timeout = codec::timeout_column(&r.spec)?;
+        let sql = format!("INSERT INTO channels ({CHANNEL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)");
+        let insert = sqlx::query(&sql)
+            .bind(&r.spec.name)
+            .bind(&r.spec.address)
+            .bind(&r.spec.credential_name)
+            .bind(timeout)
+            .bind(r.version)
+            .bind(&r.modified_by)
+            .bind(r.modified_on);
+        self.write(insert, Generation::Channels)
+            .await
+            .map_err(|e| conflict(e, &r.spec.name))?;
+        Ok(())
+    }
+
+    async fn update_channel_inner(&self, r: &ChannelRecord) -> Result<(), StoreError> {
+        let timeout = codec::timeout_column(&r.spec)?;
+        let update = sqlx::query(
+            "UPDATE channels SET address = ?, credential_name = ?, timeout_ms = ?, version = ?, \
+             modified_by = ?, modified_on = ? WHERE name = ? AND version = ?",
+        )
+        .bind(&r.spec.address)
+        .bind(&r.spec.credential_name)
+        .bind(timeout)
+        .bind(r.version)
+        .bind(&r.modified_by)
+        .bind(r.modified_on)
+        .bind(&r.spec.name)
+        .bind(r.version.wrapping_sub(1));
+        if self.write(update, Generation::Channels).await? == 1 {
+            return Ok(());
+        }
+        Err(self.why_not_updated("channels", &r.spec.name).await)
+    }
+
+    async fn get_channel_inner(&self, name: &str) -> Result<Option<ChannelRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHANNEL_COLUMNS} FROM channels WHERE name = ?"
+        ))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(codec::channel_from_row).transpose()
+    }
+
+    async fn list_channels_inner(&self, q: &ListQuery) -> Result<Vec<ChannelRecord>, StoreError> {
+        let sql = codec::list_sql(codec::CHANNELS, q, contains);
+        let rows = bind_list(sqlx::query(&sql), q)
+            .fetch_all(&self.pool)
             .await?;
-        Ok(done.rows_affected() > 0)
+        rows.iter().map(codec::channel_from_row).collect()
     }
 
     async fn put_user_inner(&self, u: &UserRecord) -> Result<(), StoreError> {
@@ -213,7 +280,7 @@ impl SqliteStore {
         // The first statement writes, so the transaction holds the write lock from its start
         // (no read-then-upgrade that could fail with SQLITE_BUSY).
         let mut tx = self.pool.begin().await?;
-        bump_generation(&mut tx).await?;
+        bump_generation(&mut tx, Generation::Users).await?;
         sqlx::query(&format!(
             "INSERT INTO users (name, password_hash, roles, updated_on) VALUES (?, ?, ?, {NOW_MS}) \
              ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, \
@@ -252,17 +319,15 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Ok(false); // nothing changed; dropping `tx` rolls back
         }
-        bump_generation(&mut tx).await?;
+        bump_generation(&mut tx, Generation::Users).await?;
         tx.commit().await?;
         Ok(true)
     }
 
-    async fn generation(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'users_generation'")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+    async fn generation(&self, generation: Generation) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(generation.read_sql())
+            .fetch_one(&self.pool)
+            .await?)
     }
 }
 
@@ -273,11 +338,36 @@ fn contains(n: usize) -> String {
     format!("instr(lower(name), lower(${n})) > 0")
 }
 
-/// Increments `users_generation` inside the caller's transaction.
-async fn bump_generation(tx: &mut sqlx::SqliteConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE meta SET value = value + 1 WHERE key = 'users_generation'")
-        .execute(tx)
-        .await?;
+/// Binds a [`codec::list_sql`] statement's arguments, in the order it expects them.
+fn bind_list<'q>(mut query: Query<'q>, q: &'q ListQuery) -> Query<'q> {
+    if let Some(after) = &q.after {
+        query = query.bind(after);
+    }
+    if let Some(text) = &q.name_contains {
+        query = query.bind(text);
+    }
+    query = query.bind(i64::from(q.limit));
+    if q.offset > 0 {
+        query = query.bind(codec::sql_offset(q.offset));
+    }
+    query
+}
+
+/// A failed insert as the caller sees it: a duplicate name is a conflict.
+fn conflict(e: sqlx::Error, name: &str) -> StoreError {
+    if codec::is_unique_violation(&e) {
+        StoreError::Conflict(name.to_owned())
+    } else {
+        e.into()
+    }
+}
+
+/// Increments a generation inside the caller's transaction.
+async fn bump_generation(
+    tx: &mut sqlx::SqliteConnection,
+    generation: Generation,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(generation.bump_sql()).execute(tx).await?;
     Ok(())
 }
 
@@ -354,11 +444,43 @@ impl Store for SqliteStore {
     }
 
     fn count_credentials<'a>(&'a self, name_contains: Option<&'a str>) -> StoreFuture<'a, u64> {
-        Box::pin(self.count(name_contains))
+        Box::pin(self.count("credentials", name_contains))
     }
 
     fn delete_credential<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
-        Box::pin(self.delete(name))
+        Box::pin(self.delete("credentials", name, Generation::Credentials))
+    }
+
+    fn credentials_generation(&self) -> StoreFuture<'_, i64> {
+        Box::pin(self.generation(Generation::Credentials))
+    }
+
+    fn create_channel<'a>(&'a self, record: &'a ChannelRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.create_channel_inner(record))
+    }
+
+    fn update_channel<'a>(&'a self, record: &'a ChannelRecord) -> StoreFuture<'a, ()> {
+        Box::pin(self.update_channel_inner(record))
+    }
+
+    fn get_channel<'a>(&'a self, name: &'a str) -> StoreFuture<'a, Option<ChannelRecord>> {
+        Box::pin(self.get_channel_inner(name))
+    }
+
+    fn list_channels<'a>(&'a self, query: &'a ListQuery) -> StoreFuture<'a, Vec<ChannelRecord>> {
+        Box::pin(self.list_channels_inner(query))
+    }
+
+    fn count_channels<'a>(&'a self, name_contains: Option<&'a str>) -> StoreFuture<'a, u64> {
+        Box::pin(self.count("channels", name_contains))
+    }
+
+    fn delete_channel<'a>(&'a self, name: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(self.delete("channels", name, Generation::Channels))
+    }
+
+    fn channels_generation(&self) -> StoreFuture<'_, i64> {
+        Box::pin(self.generation(Generation::Channels))
     }
 
     fn put_user<'a>(&'a self, user: &'a UserRecord) -> StoreFuture<'a, ()> {
@@ -378,6 +500,6 @@ impl Store for SqliteStore {
     }
 
     fn users_generation(&self) -> StoreFuture<'_, i64> {
-        Box::pin(self.generation())
+        Box::pin(self.generation(Generation::Users))
     }
 }

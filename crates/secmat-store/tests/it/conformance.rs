@@ -8,9 +8,13 @@ use secmat_core::{
 };
 use secmat_store::{CredentialRecord, ListQuery, STATUS_DEPLOYED, Store, StoreError};
 
+mod channels;
+mod generations;
 mod lifecycle;
 mod listing;
 
+pub use channels::*;
+pub use generations::*;
 pub use lifecycle::*;
 pub use listing::*;
 

@@ -70,6 +70,29 @@ impl Harness {
         }
     }
 
+    /// Runs raw SQL (several statements allowed) on this test's database without opening a
+    /// store: `sqlite` on SQLite (creating the file if needed), `pg` on PostgreSQL.
+    pub async fn raw_sql(&self, sqlite: &str, pg: &str) {
+        match self {
+            Harness::Sqlite { path, .. } => {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true);
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::raw_sql(sqlite).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+            Harness::Pg { url, .. } => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::raw_sql(pg).execute(&mut conn).await.unwrap();
+                conn.close().await.unwrap();
+            }
+        }
+    }
+
     /// Removes the database (the temporary directory goes when dropped).
     pub async fn finish(self) {
         if let Harness::Pg {

@@ -1,8 +1,14 @@
-//! Listing and counting: order, keyset and offset pages, search, and long walks.
+//! Listing and counting: order, keyset and offset pages, search, and long walks — for
+//! credentials and channels alike.
 
 use secmat_store::{ListQuery, Store};
 
-use super::{minimal_record, names};
+use super::{channel, channel_names, minimal_record, names};
+
+/// Names that exercise byte order, case and non-ASCII folding.
+const AWKWARD_ORDER: [&str; 16] = [
+    "b", "B", "a", "A", "_x", "ä", "Ä", "a-b", "Zeta", "zeta", "0", "ab", "AB", "aB", "é", "~",
+];
 
 /// What `list_credentials` must return, computed in Rust (byte order, ASCII-only folding).
 fn model(all: &[String], q: &ListQuery) -> Vec<String> {
@@ -20,27 +26,50 @@ fn model(all: &[String], q: &ListQuery) -> Vec<String> {
 }
 
 pub async fn listing_matches_a_model_of_every_query(store: &dyn Store) {
-    let mut all: Vec<String> = [
-        "b", "B", "a", "A", "_x", "ä", "Ä", "a-b", "Zeta", "zeta", "0", "ab", "AB", "aB", "é", "~",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
-    for name in &all {
+    for name in AWKWARD_ORDER {
         store
             .create_credential(&minimal_record(name))
             .await
             .unwrap();
     }
-    all.sort(); // Rust's String order is byte order
-    let everything = store
-        .list_credentials(&ListQuery {
-            limit: 1000,
-            ..ListQuery::default()
-        })
+    check_every_query(
+        async |q: &ListQuery| names(&store.list_credentials(q).await.unwrap()),
+        async |text: Option<&str>| store.count_credentials(text).await.unwrap(),
+    )
+    .await;
+}
+
+pub async fn channel_listing_matches_a_model_of_every_query(store: &dyn Store) {
+    for name in AWKWARD_ORDER {
+        store.create_channel(&channel(name, "cred")).await.unwrap();
+    }
+    // Credentials with other names must not leak into channel listings (and vice versa).
+    store
+        .create_credential(&minimal_record("a-credential"))
         .await
         .unwrap();
-    assert_eq!(names(&everything), all);
+    check_every_query(
+        async |q: &ListQuery| channel_names(&store.list_channels(q).await.unwrap()),
+        async |text: Option<&str>| store.count_channels(text).await.unwrap(),
+    )
+    .await;
+    assert_eq!(store.count_credentials(None).await.unwrap(), 1);
+}
+
+/// Lists and counts [`AWKWARD_ORDER`] (already stored) with every combination of `after`,
+/// `name_contains`, `offset` and `limit`, against [`model`].
+async fn check_every_query(
+    list: impl AsyncFn(&ListQuery) -> Vec<String>,
+    count: impl AsyncFn(Option<&str>) -> u64,
+) {
+    let mut all: Vec<String> = AWKWARD_ORDER.iter().map(|s| (*s).to_owned()).collect();
+    all.sort(); // Rust's String order is byte order
+    let everything = list(&ListQuery {
+        limit: 1000,
+        ..ListQuery::default()
+    })
+    .await;
+    assert_eq!(everything, all);
 
     let mut afters: Vec<Option<String>> = all.iter().cloned().map(Some).collect();
     afters.extend([
@@ -71,7 +100,7 @@ pub async fn listing_matches_a_model_of_every_query(store: &dyn Store) {
                         limit,
                         name_contains: text.map(str::to_owned),
                     };
-                    let got = names(&store.list_credentials(&q).await.unwrap());
+                    let got = list(&q).await;
                     assert_eq!(got, model(&all, &q), "{q:?}");
                 }
             }
@@ -86,11 +115,7 @@ pub async fn listing_matches_a_model_of_every_query(store: &dyn Store) {
                 ..ListQuery::default()
             },
         );
-        assert_eq!(
-            store.count_credentials(text).await.unwrap(),
-            expected.len() as u64,
-            "{text:?}"
-        );
+        assert_eq!(count(text).await, expected.len() as u64, "{text:?}");
     }
     // A huge offset is an empty page, not an error.
     let q = ListQuery {
@@ -98,7 +123,7 @@ pub async fn listing_matches_a_model_of_every_query(store: &dyn Store) {
         limit: 10,
         ..ListQuery::default()
     };
-    assert!(store.list_credentials(&q).await.unwrap().is_empty());
+    assert!(list(&q).await.is_empty());
 }
 
 pub async fn pagination_walks_1000_credentials_exactly_once(store: &dyn Store) {
@@ -155,5 +180,62 @@ pub async fn pagination_walks_1000_credentials_exactly_once(store: &dyn Store) {
     assert_eq!(
         store.count_credentials(Some("-00")).await.unwrap(),
         upper.len() as u64
+    );
+}
+
+pub async fn pagination_walks_300_channels_exactly_once(store: &dyn Store) {
+    let mut all = Vec::new();
+    for i in 0..300u32 {
+        let k = (i * 7919) % 300;
+        let name = if k % 3 == 0 {
+            format!("Chan-{k:03}")
+        } else {
+            format!("chan-{k:03}")
+        };
+        store.create_channel(&channel(&name, "cred")).await.unwrap();
+        all.push(name);
+    }
+    all.sort();
+    assert_eq!(store.count_channels(None).await.unwrap(), 300);
+
+    let mut walked = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_channels(&ListQuery {
+                after: after.clone(),
+                limit: 37,
+                ..ListQuery::default()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.spec.name.clone());
+        walked.extend(channel_names(&page));
+    }
+    assert_eq!(walked, all, "keyset walk");
+
+    let mut walked = Vec::new();
+    for offset in (0..300).step_by(50) {
+        let page = store
+            .list_channels(&ListQuery {
+                offset,
+                limit: 50,
+                ..ListQuery::default()
+            })
+            .await
+            .unwrap();
+        walked.extend(channel_names(&page));
+    }
+    assert_eq!(walked, all, "offset walk");
+
+    // Case-insensitive: both `Chan-0…` and `chan-0…`.
+    let chan: Vec<&String> = all
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().contains("chan-0"))
+        .collect();
+    assert_eq!(
+        store.count_channels(Some("CHAN-0")).await.unwrap(),
+        chan.len() as u64
     );
 }
