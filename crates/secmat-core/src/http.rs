@@ -3,11 +3,13 @@
 //! send the secret elsewhere), connect and total timeouts, TLS through rustls with the public
 //! web roots plus an optional extra CA bundle (private PKI), and a 1 MiB limit on the answer.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::artifact::CredentialSpec;
+use crate::token_cache::FetchFn;
 use crate::token_request::TokenRequest;
 use crate::token_response::{MAX_RESPONSE_BYTES, Token, TokenError, TransportKind, parse};
 
@@ -69,6 +71,15 @@ impl TokenClient {
             http: builder
                 .build()
                 .map_err(|e| HttpSetupError::Client(e.to_string()))?,
+        })
+    }
+
+    /// What a [`crate::TokenCache`] calls to request tokens for `spec` with `secret`.
+    pub fn fetcher(&self, spec: Arc<CredentialSpec>, secret: Arc<SecretString>) -> FetchFn {
+        let client = self.clone();
+        Arc::new(move || {
+            let (client, spec, secret) = (client.clone(), spec.clone(), secret.clone());
+            Box::pin(async move { client.fetch(&spec, &secret).await })
         })
     }
 

@@ -20,6 +20,29 @@
 //! - [`token_cache`] — one shared token per credential version: single flight, refresh ahead,
 //!   negative caching, retries, compare-and-evict.
 //!
+//! # Embedding the token engine
+//!
+//! ```no_run
+//! # async fn demo(secret: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use secmat_core::{CacheConfig, CacheKey, CredentialDraft, SystemClock, TokenCache};
+//! use secmat_core::http::{HttpConfig, TokenClient};
+//!
+//! let cred = CredentialDraft::from_json(serde_json::json!({
+//!     "Name": "backend", "TokenServiceUrl": "https://idp.example.com/oauth/token",
+//!     "ClientId": "my-client", "ClientSecret": secret, "ClientAuthentication": "header",
+//! }))
+//! .and_then(CredentialDraft::validate)
+//! .map_err(|errors| format!("{errors:?}"))?;
+//! let cache = TokenCache::new(CacheConfig::default(), Arc::new(SystemClock));
+//! let fetch = TokenClient::new(&HttpConfig::default())?
+//!     .fetcher(Arc::new(cred.spec), Arc::new(cred.client_secret));
+//! let key = CacheKey { credential_id: Arc::from("backend"), version: 1 };
+//! // Shared by every caller of this key, single flight, refreshed ahead of expiry.
+//! let token = cache.get(&key, "backend", || fetch.clone()).await?;
+//! # let _ = token; Ok(()) }
+//! ```
+//!
 //! # How a credential flows
 //!
 //! A front end builds a [`validate::CredentialDraft`] from what it received and calls

@@ -1,12 +1,13 @@
 //! `GET /metrics` in Prometheus text format: per credential, token requests by outcome, cache
-//! hits and misses, token request latency, and seconds until the cached token expires.
+//! hits and misses, token request latency, and seconds until the cached token expires; per
+//! HTTP receiver channel, requests by status class, retries after 401 and upstream latency.
 //!
 //! Counters live in the token cache's entries (one per credential version); an edit starts a
 //! new entry, which Prometheus sees as a counter reset (`rate()` handles it).
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::State;
 use axum::http::header;
@@ -22,6 +23,36 @@ fn label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Appends one labelled histogram (`_bucket`, `_sum`, `_count`) from per-bucket counts.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    label_name: &str,
+    label_value: &str,
+    buckets: &[AtomicU64],
+    sum_micros: &AtomicU64,
+) {
+    let mut cumulative = 0;
+    for (i, le) in LATENCY_BUCKETS
+        .iter()
+        .map(|b| b.to_string())
+        .chain(std::iter::once("+Inf".to_owned()))
+        .enumerate()
+    {
+        cumulative += buckets[i].load(Ordering::Relaxed);
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{label_name}=\"{label_value}\",le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let sum = sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    let _ = writeln!(out, "{name}_sum{{{label_name}=\"{label_value}\"}} {sum}");
+    let _ = writeln!(
+        out,
+        "{name}_count{{{label_name}=\"{label_value}\"}} {cumulative}"
+    );
+}
+
 /// Renders every metric.
 pub fn render(state: &AppState) -> String {
     let mut hits = String::new();
@@ -33,23 +64,73 @@ pub fn render(state: &AppState) -> String {
     state.tokens.cache().for_each(|e| {
         let c = label(e.label);
         let s = e.stats;
-        let _ = writeln!(hits, "secmat_token_cache_hits_total{{credential=\"{c}\"}} {}", s.hits.load(Ordering::Relaxed));
-        let _ = writeln!(misses, "secmat_token_cache_misses_total{{credential=\"{c}\"}} {}", s.misses.load(Ordering::Relaxed));
-        let _ = writeln!(suppressed, "secmat_token_cache_suppressed_total{{credential=\"{c}\"}} {}", s.suppressed.load(Ordering::Relaxed));
-        for (outcome, n) in [("ok", &s.fetch_ok), ("refused", &s.fetch_refused), ("failed", &s.fetch_failed)] {
-            let _ = writeln!(requests, "secmat_token_requests_total{{credential=\"{c}\",outcome=\"{outcome}\"}} {}", n.load(Ordering::Relaxed));
+        let _ = writeln!(
+            hits,
+            "secmat_token_cache_hits_total{{credential=\"{c}\"}} {}",
+            s.hits.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            misses,
+            "secmat_token_cache_misses_total{{credential=\"{c}\"}} {}",
+            s.misses.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            suppressed,
+            "secmat_token_cache_suppressed_total{{credential=\"{c}\"}} {}",
+            s.suppressed.load(Ordering::Relaxed)
+        );
+        for (outcome, n) in [
+            ("ok", &s.fetch_ok),
+            ("refused", &s.fetch_refused),
+            ("failed", &s.fetch_failed),
+        ] {
+            let _ = writeln!(
+                requests,
+                "secmat_token_requests_total{{credential=\"{c}\",outcome=\"{outcome}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
         }
-        let mut cumulative = 0;
-        for (i, le) in LATENCY_BUCKETS.iter().map(|b| b.to_string()).chain(std::iter::once("+Inf".to_owned())).enumerate() {
-            cumulative += s.latency_buckets[i].load(Ordering::Relaxed);
-            let _ = writeln!(latency, "secmat_token_request_duration_seconds_bucket{{credential=\"{c}\",le=\"{le}\"}} {cumulative}");
-        }
-        let sum = s.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(latency, "secmat_token_request_duration_seconds_sum{{credential=\"{c}\"}} {sum}");
-        let _ = writeln!(latency, "secmat_token_request_duration_seconds_count{{credential=\"{c}\"}} {cumulative}");
+        histogram(
+            &mut latency,
+            "secmat_token_request_duration_seconds",
+            "credential",
+            &c,
+            &s.latency_buckets,
+            &s.latency_sum_micros,
+        );
         if let Some(left) = e.expires_in {
-            let _ = writeln!(expiry, "secmat_token_expires_in_seconds{{credential=\"{c}\"}} {:.3}", left.as_secs_f64());
+            let _ = writeln!(
+                expiry,
+                "secmat_token_expires_in_seconds{{credential=\"{c}\"}} {:.3}",
+                left.as_secs_f64()
+            );
         }
+    });
+    let mut gw_requests = String::new();
+    let mut gw_retries = String::new();
+    let mut gw_latency = String::new();
+    state.gateway.for_each_stats(|name, s| {
+        let c = label(name);
+        for (i, class) in ["1xx", "2xx", "3xx", "4xx", "5xx"].iter().enumerate() {
+            let _ = writeln!(
+                gw_requests,
+                "secmat_gateway_requests_total{{channel=\"{c}\",class=\"{class}\"}} {}",
+                s.by_class[i].load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            gw_retries,
+            "secmat_gateway_retries_total{{channel=\"{c}\"}} {}",
+            s.retries.load(Ordering::Relaxed)
+        );
+        histogram(
+            &mut gw_latency,
+            "secmat_gateway_upstream_duration_seconds",
+            "channel",
+            &c,
+            &s.latency_buckets,
+            &s.latency_sum_micros,
+        );
     });
     let mut out = String::new();
     for (name, kind, help, body) in [
@@ -88,6 +169,24 @@ pub fn render(state: &AppState) -> String {
             "gauge",
             "Seconds until the cached token expires.",
             expiry,
+        ),
+        (
+            "secmat_gateway_requests_total",
+            "counter",
+            "Requests through each HTTP receiver channel, by status class of the answer.",
+            gw_requests,
+        ),
+        (
+            "secmat_gateway_retries_total",
+            "counter",
+            "Requests sent again after the receiver answered 401.",
+            gw_retries,
+        ),
+        (
+            "secmat_gateway_upstream_duration_seconds",
+            "histogram",
+            "Time to the receiver's response headers.",
+            gw_latency,
         ),
     ] {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -110,6 +110,12 @@ impl TokenService {
         Ok((result, started.elapsed()))
     }
 
+    /// Compare-and-evict: drops `token` if it is still the cached one for `resolved` (its
+    /// receiver answered 401). Returns whether it was dropped.
+    pub fn reject(&self, resolved: &Resolved, token: &CachedToken) -> bool {
+        self.cache.evict_token(&resolved.key, token)
+    }
+
     /// Forgets a credential at once (after this node edited or deleted it).
     pub fn forget(&self, name: &str, id: Option<&str>) {
         let removed = self.resolved.write().ok().and_then(|mut m| m.remove(name));
@@ -122,11 +128,7 @@ impl TokenService {
     }
 
     fn fetcher(&self, r: &Resolved) -> FetchFn {
-        let (client, spec, secret) = (self.client.clone(), r.spec.clone(), r.secret.clone());
-        Arc::new(move || {
-            let (client, spec, secret) = (client.clone(), spec.clone(), secret.clone());
-            Box::pin(async move { client.fetch(&spec, &secret).await })
-        })
+        self.client.fetcher(r.spec.clone(), r.secret.clone())
     }
 
     async fn resolve(&self, name: &str) -> Result<Arc<Resolved>, TokenFailure> {

@@ -6,6 +6,7 @@
 //! resource path and route to [`credentials`]. Role checks happen in the handlers, next to what
 //! they protect.
 
+pub mod channels;
 pub mod credentials;
 
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::odata::{ApiError, MAX_BODY_BYTES, ResourcePath, parse_resource_path};
 use crate::state::AppState;
 
 /// The entity sets this service offers (its OData service document).
-pub const ENTITY_SETS: &[&str] = &[credentials::ENTITY_SET];
+pub const ENTITY_SETS: &[&str] = &[credentials::ENTITY_SET, channels::ENTITY_SET];
 
 /// Context every handler needs: who calls, and the service root's absolute URL for `__metadata`.
 pub struct Call {
@@ -188,7 +189,8 @@ async fn route(
         | ResourcePath::Entity(s, _)
         | ResourcePath::Navigation(s, _, _) => s.as_str(),
     };
-    if set != credentials::ENTITY_SET {
+    let set = set.to_owned();
+    if !ENTITY_SETS.contains(&set.as_str()) {
         return Err(ApiError::NotFound(format!(
             "Resource not found for the segment '{set}'."
         )));
@@ -198,7 +200,11 @@ async fn route(
     } else {
         None
     };
-    credentials::handle(state, &call, method, resource, query.as_deref(), body).await
+    if set == channels::ENTITY_SET {
+        channels::handle(state, &call, method, resource, query.as_deref(), body).await
+    } else {
+        credentials::handle(state, &call, method, resource, query.as_deref(), body).await
+    }
 }
 
 /// `405` naming what is allowed.

@@ -4,6 +4,7 @@
 //! the `secmat credential …` commands; [`token`] the runtime commands (`secmat token`, the
 //! connectivity test).
 
+pub mod channel;
 pub mod client;
 pub mod credential;
 pub mod token;

@@ -483,12 +483,12 @@ async fn every_endpoint_answers_403_without_its_role() {
 }
 
 #[tokio::test]
-async fn service_document_lists_the_entity_set_and_health_endpoints_answer() {
+async fn service_document_lists_the_entity_sets_and_health_endpoints_answer() {
     let s = Server::start();
     let r = s.admin().get("/api/v1").await;
     assert_eq!(
         r.json(),
-        json!({"d": {"EntitySets": ["OAuth2ClientCredentials"]}})
+        json!({"d": {"EntitySets": ["OAuth2ClientCredentials", "HttpReceiverChannels"]}})
     );
     assert_eq!(s.anonymous().get("/healthz").await.status, 200);
     assert_eq!(s.anonymous().get("/readyz").await.status, 200);

@@ -1,0 +1,612 @@
+//! The HTTP receiver adapter: `ANY /gateway/{channel}/{path…}` forwards the request to the
+//! channel's `Address/{path…}` with `Authorization: Bearer <token>` from the shared token cache,
+//! so that any HTTP client can call an OAuth2-protected API without knowing OAuth2.
+//!
+//! - The caller authenticates to secmat (role `AccessTokenRead`); its own `Authorization` and
+//!   `Proxy-Authorization` never reach the receiver. Hop-by-hop headers are removed;
+//!   `X-Forwarded-For`, `-Proto` and `-Host` are added.
+//! - Bodies stream in both directions. A request body of at most [`REPLAY_LIMIT`] with a known
+//!   length is kept, so that after a `401` from the receiver the token that was used can be
+//!   evicted (compare-and-evict: 100 concurrent 401s cause one new token request) and the request
+//!   sent once more with a new token. Larger or chunked bodies are streamed and a 401 is passed
+//!   through. A second 401 goes back to the caller unchanged.
+//! - The channel's timeout bounds the token fetch and the wait for the receiver's response
+//!   headers (not the body: a 1 GiB download may take longer).
+//! - Each HTTP thread has its own connection pool (HTTP/1.1, and HTTP/2 over TLS by ALPN), so a
+//!   request is handled on one thread from start to end.
+//! - Errors a caller can act on get their own status and a short JSON body: 404 (no such channel
+//!   or credential), 400 (dynamic credential header missing), 502 (token refused, receiver
+//!   unreachable or broken), 503 (token provider unreachable), 504 (token or receiver timeout).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use secmat_core::channel::{ChannelSpec, CredentialRef};
+use secmat_core::token_cache::LATENCY_BUCKETS;
+use secmat_core::token_response::TransportKind;
+use secmat_core::{CachedToken, TokenError};
+use secmat_store::{ChannelRecord, Store};
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tokio::time::Instant;
+
+use crate::auth::Role;
+use crate::odata::ApiError;
+use crate::state::AppState;
+use crate::tokens::{Resolved, TokenFailure};
+
+/// Request bodies up to this size (with a known length) are kept for one replay after a 401.
+pub const REPLAY_LIMIT: u64 = 1024 * 1024;
+/// How long a channel read from the store is trusted before it is compared again.
+const REVALIDATE: Duration = Duration::from_secs(5);
+/// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+];
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
+
+/// Counters of one channel.
+#[derive(Default)]
+pub struct ChannelStats {
+    /// Responses by status class: 1xx … 5xx (index 0 … 4).
+    pub by_class: [AtomicU64; 5],
+    /// Requests sent again after the receiver answered 401.
+    pub retries: AtomicU64,
+    /// Time to the receiver's response headers, per [`LATENCY_BUCKETS`] (not cumulative).
+    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// Sum of that time in microseconds.
+    pub latency_sum_micros: AtomicU64,
+}
+
+impl ChannelStats {
+    fn count(&self, status: StatusCode) {
+        let class = usize::from(status.as_u16() / 100).clamp(1, 5) - 1;
+        self.by_class[class].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.latency_sum_micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+struct KnownChannel {
+    spec: Arc<ChannelSpec>,
+    version: i64,
+    checked_at: Instant,
+}
+
+/// The gateway's shared state: channels (cached from the store), statistics, TLS settings.
+pub struct Gateway {
+    store: Arc<dyn Store>,
+    tls: rustls::ClientConfig,
+    id: u64,
+    channels: RwLock<HashMap<String, Arc<KnownChannel>>>,
+    stats: RwLock<HashMap<String, Arc<ChannelStats>>>,
+}
+
+thread_local! {
+    /// One connection pool per HTTP thread (and gateway), so that pooled connections are driven
+    /// by the thread that uses them.
+    static CLIENTS: std::cell::RefCell<HashMap<u64, HttpsClient>> = std::cell::RefCell::new(HashMap::new());
+}
+
+static GATEWAY_IDS: AtomicU64 = AtomicU64::new(1);
+
+impl Gateway {
+    /// A gateway reading channels from `store`; `extra_ca_pem` adds trusted CAs for receivers.
+    pub fn new(store: Arc<dyn Store>, extra_ca_pem: Option<&[u8]>) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(pem) = extra_ca_pem {
+            use rustls_pki_types::pem::PemObject as _;
+            for cert in rustls_pki_types::CertificateDer::pem_slice_iter(pem) {
+                roots.add(
+                    cert.map_err(|e| anyhow::anyhow!("the extra CA bundle is not valid PEM: {e}"))?,
+                )?;
+            }
+        }
+        // ALPN (h2, http/1.1) is set by hyper-rustls from `enable_all_versions`.
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        Ok(Self {
+            store,
+            tls,
+            id: GATEWAY_IDS.fetch_add(1, Ordering::Relaxed),
+            channels: RwLock::new(HashMap::new()),
+            stats: RwLock::new(HashMap::new()),
+        })
+    }
+
+    fn client(&self) -> HttpsClient {
+        CLIENTS.with(|clients| {
+            clients
+                .borrow_mut()
+                .entry(self.id)
+                .or_insert_with(|| {
+                    let mut http = HttpConnector::new();
+                    http.enforce_http(false);
+                    http.set_nodelay(true);
+                    http.set_connect_timeout(Some(Duration::from_secs(10)));
+                    let https = hyper_rustls::HttpsConnectorBuilder::new()
+                        .with_tls_config(self.tls.clone())
+                        .https_or_http()
+                        .enable_all_versions()
+                        .wrap_connector(http);
+                    Client::builder(TokioExecutor::new())
+                        .pool_idle_timeout(Duration::from_secs(90))
+                        .pool_max_idle_per_host(1024)
+                        .build(https)
+                })
+                .clone()
+        })
+    }
+
+    /// The channel `name`, from memory or the store.
+    async fn channel(&self, name: &str) -> Result<Option<Arc<ChannelSpec>>, ApiError> {
+        let now = Instant::now();
+        let known = self.channels.read().ok().and_then(|m| m.get(name).cloned());
+        if let Some(k) = &known
+            && now < k.checked_at + REVALIDATE
+        {
+            return Ok(Some(k.spec.clone()));
+        }
+        let Some(record) = self.store.get_channel(name).await? else {
+            self.forget(name);
+            return Ok(None);
+        };
+        let spec = match known {
+            Some(k) if k.version == record.version => k.spec.clone(),
+            _ => Arc::new(record.spec.clone()),
+        };
+        self.remember(&record, spec.clone(), now);
+        Ok(Some(spec))
+    }
+
+    fn remember(&self, record: &ChannelRecord, spec: Arc<ChannelSpec>, now: Instant) {
+        if let Ok(mut m) = self.channels.write() {
+            m.insert(
+                record.spec.name.clone(),
+                Arc::new(KnownChannel {
+                    spec,
+                    version: record.version,
+                    checked_at: now,
+                }),
+            );
+        }
+    }
+
+    /// Forgets a channel at once (after this node edited or deleted it).
+    pub fn forget(&self, name: &str) {
+        if let Ok(mut m) = self.channels.write() {
+            m.remove(name);
+        }
+    }
+
+    /// The statistics of `name` (created on first use).
+    pub fn stats(&self, name: &str) -> Arc<ChannelStats> {
+        if let Some(s) = self.stats.read().ok().and_then(|m| m.get(name).cloned()) {
+            return s;
+        }
+        let mut m = match self.stats.write() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        m.entry(name.to_owned()).or_default().clone()
+    }
+
+    /// Calls `f` with every channel's statistics, for metrics.
+    pub fn for_each_stats(&self, mut f: impl FnMut(&str, &ChannelStats)) {
+        if let Ok(m) = self.stats.read() {
+            for (name, s) in m.iter() {
+                f(name, s);
+            }
+        }
+    }
+}
+
+/// A gateway error as a short JSON body.
+fn fail(status: StatusCode, error: &str, description: impl Into<String>) -> Response {
+    let mut res = (
+        status,
+        axum::Json(json!({"error": error, "error_description": description.into()})),
+    )
+        .into_response();
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+fn token_failure(f: &TokenFailure, credential: &str) -> Response {
+    match f {
+        TokenFailure::NotFound(_) => {
+            fail(StatusCode::NOT_FOUND, "credential_not_found", f.to_string())
+        }
+        TokenFailure::Store(_) => fail(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "the store is unavailable; try again later",
+        ),
+        TokenFailure::Sealed(_) => fail(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "credential_unusable",
+            f.to_string(),
+        ),
+        TokenFailure::Provider(p) => match &**p {
+            TokenError::Transport {
+                kind: TransportKind::Timeout,
+                ..
+            } => fail(
+                StatusCode::GATEWAY_TIMEOUT,
+                "token_timeout",
+                format!("no token for '{credential}': {p}"),
+            ),
+            TokenError::Transport { .. } => fail(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "token_provider_unreachable",
+                format!("no token for '{credential}': {p}"),
+            ),
+            _ => fail(
+                StatusCode::BAD_GATEWAY,
+                "token_refused",
+                format!("no token for '{credential}': {p}"),
+            ),
+        },
+    }
+}
+
+/// Splits `/gateway/{channel}/{rest}` (raw, percent-encoded) into the decoded channel name and
+/// the rest of the path, still encoded, with a leading `/` (or empty).
+fn split_path(path: &str) -> Option<(String, &str)> {
+    let after = path.strip_prefix("/gateway/")?;
+    let (channel, rest) = match after.find('/') {
+        Some(i) => (&after[..i], &after[i..]),
+        None => (after, ""),
+    };
+    let channel = percent_encoding::percent_decode_str(channel)
+        .decode_utf8()
+        .ok()?
+        .into_owned();
+    (!channel.is_empty()).then_some((channel, rest))
+}
+
+/// The receiver's URI: the channel's address, the rest of the caller's path, its query.
+fn upstream_uri(address: &str, rest: &str, query: Option<&str>) -> Result<Uri, Box<Response>> {
+    let mut s = String::with_capacity(address.len() + rest.len() + query.map_or(0, str::len) + 1);
+    s.push_str(address);
+    s.push_str(rest);
+    if let Some(q) = query {
+        s.push('?');
+        s.push_str(q);
+    }
+    s.parse().map_err(|_| {
+        Box::new(fail(
+            StatusCode::BAD_REQUEST,
+            "bad_path",
+            "the path cannot be forwarded",
+        ))
+    })
+}
+
+/// Headers for the receiver: the caller's, minus hop-by-hop, credentials and `skip`, plus the
+/// forwarding headers and the bearer token.
+fn upstream_headers(
+    incoming: &HeaderMap,
+    skip: Option<&str>,
+    peer: SocketAddr,
+    token: &CachedToken,
+) -> Result<HeaderMap, Box<Response>> {
+    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
+    let listed: Vec<HeaderName> = incoming
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for (name, value) in incoming {
+        let n = name.as_str();
+        let drop = HOP_BY_HOP.contains(&n)
+            || listed.contains(name)
+            || name == header::AUTHORIZATION
+            || name == header::PROXY_AUTHORIZATION
+            || name == header::HOST
+            || skip.is_some_and(|s| n.eq_ignore_ascii_case(s));
+        if !drop {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    let prior = incoming
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let xff = match prior {
+        Some(p) => format!("{p}, {}", peer.ip()),
+        None => peer.ip().to_string(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        out.insert("x-forwarded-for", v);
+    }
+    out.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Some(host) = incoming.get(header::HOST) {
+        out.insert("x-forwarded-host", host.clone());
+    }
+    let bearer = format!("Bearer {}", token.token.access_token.expose_secret());
+    let mut value = HeaderValue::from_str(&bearer).map_err(|_| {
+        Box::new(fail(
+            StatusCode::BAD_GATEWAY,
+            "token_unusable",
+            "the access token cannot be sent in a header",
+        ))
+    })?;
+    value.set_sensitive(true);
+    out.insert(header::AUTHORIZATION, value);
+    Ok(out)
+}
+
+/// A request body: kept (replayable) or streamed through once.
+enum Payload {
+    Kept(Bytes),
+    Stream(Body),
+}
+
+async fn payload(
+    req_headers: &HeaderMap,
+    method: &Method,
+    body: Body,
+) -> Result<Payload, Response> {
+    let length = req_headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let chunked = req_headers.contains_key(header::TRANSFER_ENCODING);
+    match (length, chunked) {
+        (Some(n), false) if n <= REPLAY_LIMIT => {
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|_| {
+                    fail(
+                        StatusCode::BAD_REQUEST,
+                        "body_incomplete",
+                        "the request body ended early",
+                    )
+                })?
+                .to_bytes();
+            Ok(Payload::Kept(bytes))
+        }
+        // HTTP/1.1 without Content-Length and Transfer-Encoding: no body.
+        (None, false) if method != Method::CONNECT => Ok(Payload::Kept(Bytes::new())),
+        _ => Ok(Payload::Stream(body)),
+    }
+}
+
+/// `ANY /gateway/{channel}/{path…}`
+pub async fn forward(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some((name, rest)) = split_path(parts.uri.path()) else {
+        return fail(
+            StatusCode::NOT_FOUND,
+            "channel_not_found",
+            "use /gateway/{channel}/{path}",
+        );
+    };
+    let principal = match crate::api::authenticate(&state, &parts.headers).await {
+        Ok(p) => p,
+        Err(e) => return crate::runtime::RuntimeError::from(e).into_response(),
+    };
+    if !principal.has(Role::AccessTokenRead) {
+        return fail(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "User '{}' is not allowed to use the HTTP adapter: the role 'AccessTokenRead' is required.",
+                principal.name
+            ),
+        );
+    }
+    let gw = &state.gateway;
+    let channel = match gw.channel(&name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return fail(
+                StatusCode::NOT_FOUND,
+                "channel_not_found",
+                format!("there is no HTTP receiver channel named '{name}'"),
+            );
+        }
+        Err(e) => return e.into_response(),
+    };
+    let stats = gw.stats(&name);
+    let (credential, skip) = match channel.credential() {
+        CredentialRef::Fixed(c) => (c.to_owned(), None),
+        CredentialRef::Header(h) => match parts
+            .headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+        {
+            Some(v) => (v.to_owned(), Some(h)),
+            None => {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    "credential_header_missing",
+                    format!(
+                        "channel '{name}' takes the credential name from the header '{h}', which the request does not have"
+                    ),
+                );
+            }
+        },
+    };
+    let deadline = Instant::now() + Duration::from_millis(channel.timeout_ms);
+    let uri = match upstream_uri(&channel.address, rest, parts.uri.query()) {
+        Ok(u) => u,
+        Err(r) => return *r,
+    };
+    let mut payload = match payload(&parts.headers, &parts.method, body).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut retried = false;
+    loop {
+        let (resolved, token) =
+            match tokio::time::timeout_at(deadline, state.tokens.token(&credential)).await {
+                Ok(Ok(t)) => t,
+                Ok(Err(f)) => return token_failure(&f, &credential),
+                Err(_) => {
+                    return fail(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "token_timeout",
+                        format!("no token for '{credential}' within the channel's timeout"),
+                    );
+                }
+            };
+        let headers = match upstream_headers(&parts.headers, skip, peer, &token) {
+            Ok(h) => h,
+            Err(r) => return *r,
+        };
+        let (body, replay) = match std::mem::replace(&mut payload, Payload::Kept(Bytes::new())) {
+            Payload::Kept(b) => (Body::from(b.clone()), Some(b)),
+            Payload::Stream(s) => (s, None),
+        };
+        let mut upstream = Request::new(body);
+        *upstream.method_mut() = parts.method.clone();
+        *upstream.uri_mut() = uri.clone();
+        *upstream.headers_mut() = headers;
+        let started = Instant::now();
+        let result = tokio::time::timeout_at(deadline, gw.client().request(upstream)).await;
+        let res = match result {
+            Ok(Ok(res)) => res,
+            Ok(Err(e)) => {
+                stats.count(StatusCode::BAD_GATEWAY);
+                tracing::info!(channel = %name, error = %e, "receiver unreachable");
+                let why =
+                    std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+                return fail(
+                    StatusCode::BAD_GATEWAY,
+                    "receiver_unreachable",
+                    format!("the receiver of channel '{name}' could not be reached: {why}"),
+                );
+            }
+            Err(_) => {
+                stats.count(StatusCode::GATEWAY_TIMEOUT);
+                return fail(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "receiver_timeout",
+                    format!(
+                        "the receiver of channel '{name}' did not answer within {} ms",
+                        channel.timeout_ms
+                    ),
+                );
+            }
+        };
+        stats.observe(started.elapsed());
+        if res.status() == StatusCode::UNAUTHORIZED
+            && !retried
+            && let Some(kept) = replay
+        {
+            // The receiver rejected this token: evict it unless someone already did, and
+            // try once more with whatever token the cache has now.
+            reject(&state, &resolved, &token);
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+            payload = Payload::Kept(kept);
+            retried = true;
+            continue;
+        }
+        stats.count(res.status());
+        return respond(res);
+    }
+}
+
+fn reject(state: &AppState, resolved: &Resolved, token: &CachedToken) {
+    if state.tokens.reject(resolved, token) {
+        tracing::info!(credential = %resolved.name, "receiver rejected the token (401); evicted it");
+    }
+}
+
+fn respond(res: hyper::Response<hyper::body::Incoming>) -> Response {
+    let (mut parts, body) = res.into_parts();
+    let listed: Vec<HeaderName> = parts
+        .headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for n in HOP_BY_HOP.iter().copied() {
+        parts.headers.remove(n);
+    }
+    for n in listed {
+        parts.headers.remove(n);
+    }
+    Response::from_parts(parts, Body::new(body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateway_paths_split_into_a_decoded_channel_and_an_encoded_rest() {
+        assert_eq!(
+            split_path("/gateway/api/v1/items"),
+            Some(("api".into(), "/v1/items"))
+        );
+        assert_eq!(split_path("/gateway/api"), Some(("api".into(), "")));
+        assert_eq!(
+            split_path("/gateway/a%7Eb/x%2Fy"),
+            Some(("a~b".into(), "/x%2Fy"))
+        );
+        assert_eq!(split_path("/gateway/"), None);
+        assert_eq!(split_path("/other"), None);
+    }
+
+    #[test]
+    fn upstream_uris_keep_path_and_query() {
+        assert_eq!(
+            upstream_uri("http://h:1/base", "/a%20b", Some("x=1&y"))
+                .unwrap()
+                .to_string(),
+            "http://h:1/base/a%20b?x=1&y"
+        );
+        assert_eq!(
+            upstream_uri("https://h", "", None).unwrap().to_string(),
+            "https://h/"
+        );
+    }
+}

@@ -1,0 +1,483 @@
+//! The HTTP receiver adapter, end to end, against the real oidc-provider and a protected
+//! resource server that verifies the tokens it receives.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Api, Server};
+use crate::peers::{self, Peer};
+
+fn credential(name: &str, idp: &Peer, id: &str, secret: &str, auth: &str) -> Value {
+    json!({"Name": name, "TokenServiceUrl": idp.token_url(), "ClientId": id, "ClientSecret": secret, "ClientAuthentication": auth})
+}
+
+async fn channel(api: &Api, name: &str, address: &str, credential: &str, timeout: Option<u64>) {
+    let mut body = json!({"Name": name, "Address": address, "CredentialName": credential});
+    if let Some(t) = timeout {
+        body["Timeout"] = json!(t);
+    }
+    let r = api
+        .write("POST", "/api/v1/HttpReceiverChannels", Some(&body))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text);
+}
+
+/// oidc-provider, a resource server trusting it, a secmat with credential `api` and channel `ch`.
+async fn setup() -> (Peer, Peer, Server, Api) {
+    let idp = peers::oidc(&[]);
+    let rs = peers::resource_trusting(&[&idp]);
+    let s = Server::start();
+    let api = s.admin();
+    assert_eq!(
+        api.create(&credential(
+            "api",
+            &idp,
+            "basic-client",
+            "basic-secret",
+            "header"
+        ))
+        .await
+        .status,
+        202
+    );
+    channel(&api, "ch", &rs.base, "api", None).await;
+    (idp, rs, s, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_goes_through_with_a_valid_token_and_without_the_callers_credentials() {
+    let (idp, rs, s, api) = setup().await;
+    let r = api
+        .send(
+            "POST",
+            "/gateway/ch/api/items%20x?page=2&q=a%26b",
+            Some(&json!({"a": 1})),
+            &[
+                ("Connection", "X-Hop"),
+                ("X-Hop", "must not pass"),
+                ("Proxy-Authorization", "Basic c2VjcmV0"),
+                ("X-Custom", "passes"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let echo = r.json();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(echo["path"], "/api/items%20x");
+    assert_eq!(echo["query"], json!({"page": "2", "q": "a&b"}));
+    assert_eq!(echo["body_bytes"], 7);
+    assert_eq!(
+        echo["token"]["client_id"], "basic-client",
+        "the resource server verified a real token"
+    );
+    let h = &echo["headers"];
+    assert!(
+        h["authorization"].as_str().unwrap().starts_with("Bearer "),
+        "{h}"
+    );
+    assert!(h.get("proxy-authorization").is_none());
+    assert!(
+        h.get("x-hop").is_none(),
+        "headers named in Connection are hop-by-hop"
+    );
+    assert_eq!(h["x-custom"], "passes");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(
+        h["x-forwarded-host"].as_str().unwrap(),
+        s.base.trim_start_matches("http://")
+    );
+    let seen = rs.requests().await;
+    assert!(seen.iter().all(|r| {
+        !r["headers"]["authorization"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("Basic")
+    }));
+    // Many requests, one token.
+    for _ in 0..20 {
+        assert_eq!(api.get("/gateway/ch/x").await.status, 200);
+    }
+    assert_eq!(idp.stats().await["token_requests"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_is_renewed_after_the_receivers_401_and_the_request_replayed() {
+    let (idp, rs, s, api) = setup().await;
+    let token = api.get("/runtime/v1/tokens/api").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reqwest::Client::new()
+        .post(rs.url("/__peer/revoke"))
+        .body(token.clone())
+        .send()
+        .await
+        .unwrap();
+    let r = api
+        .send(
+            "PUT",
+            "/gateway/ch/items/1",
+            Some(&json!({"replayed": true})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["body_bytes"], 17, "the body was sent again");
+    assert_ne!(
+        api.get("/runtime/v1/tokens/api").await.json()["access_token"],
+        token.as_str()
+    );
+    assert_eq!(idp.stats().await["token_requests"], 2);
+    let metrics = s.anonymous().get("/metrics").await.text;
+    assert!(
+        metrics.contains("secmat_gateway_retries_total{channel=\"ch\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("secmat_gateway_requests_total{channel=\"ch\",class=\"2xx\"} 1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_401s_cause_one_new_token_request() {
+    let (idp, rs, s, api) = setup().await;
+    let token = api.get("/runtime/v1/tokens/api").await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    reqwest::Client::new()
+        .post(rs.url("/__peer/revoke"))
+        .body(token)
+        .send()
+        .await
+        .unwrap();
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for _ in 0..100 {
+        let (client, url) = (client.clone(), format!("{}/gateway/ch/items", s.base));
+        tasks.push(tokio::spawn(async move {
+            client
+                .get(url)
+                .basic_auth("admin", Some(crate::harness::ADMIN_PASSWORD))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    assert_eq!(idp.stats().await["token_requests"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_401_goes_back_to_the_caller_unchanged() {
+    let (idp, _rs, _s, api) = setup().await;
+    let r = api.get("/gateway/ch/status/401").await;
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.json()["path"],
+        "/status/401",
+        "the receiver's answer, unchanged"
+    );
+    assert_eq!(
+        idp.stats().await["token_requests"],
+        2,
+        "one retry with a new token, no more"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_credential_name_picks_the_right_token_and_is_not_forwarded() {
+    let (_idp, rs, _s, api) = setup().await;
+    let idp2 = peers::oidc(&[]);
+    let rs2 = peers::resource_trusting(&[&_idp, &idp2]);
+    drop(rs);
+    api.create(&credential(
+        "other",
+        &idp2,
+        "post-client",
+        "post-secret",
+        "body",
+    ))
+    .await;
+    channel(&api, "dyn", &rs2.base, "${header.X-Credential}", None).await;
+    for (cred, client) in [("api", "basic-client"), ("other", "post-client")] {
+        let r = api
+            .send("GET", "/gateway/dyn/who", None, &[("X-Credential", cred)])
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.json()["token"]["client_id"], client);
+        assert!(r.json()["headers"].get("x-credential").is_none());
+    }
+    let r = api.get("/gateway/dyn/who").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (400, json!("credential_header_missing"))
+    );
+    let r = api
+        .send(
+            "GET",
+            "/gateway/dyn/who",
+            None,
+            &[("X-Credential", "missing")],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (404, json!("credential_not_found"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_uploads_and_downloads_stream_through_without_being_buffered() {
+    let (_idp, _rs, s, api) = setup().await;
+    api.get("/gateway/ch/warm").await;
+    let before = s.peak_rss_kib();
+    let upload = vec![b'x'; 96 * 1024 * 1024];
+    let r = reqwest::Client::new()
+        .post(format!("{}/gateway/ch/upload", s.base))
+        .basic_auth("admin", Some(crate::harness::ADMIN_PASSWORD))
+        .body(upload)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["body_bytes"],
+        96 * 1024 * 1024
+    );
+    let bytes: u64 = 256 * 1024 * 1024;
+    let mut res = reqwest::Client::new()
+        .get(format!("{}/gateway/ch/download?bytes={bytes}", s.base))
+        .basic_auth("admin", Some(crate::harness::ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let mut received = 0u64;
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        received += chunk.len() as u64;
+    }
+    assert_eq!(received, bytes);
+    let grown = s.peak_rss_kib().saturating_sub(before);
+    assert!(
+        grown < 48 * 1024,
+        "secmat's peak memory grew by {grown} KiB for 96 MiB up and 256 MiB down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receivers_that_hang_or_are_down_get_their_own_status() {
+    let (_idp, rs, _s, api) = setup().await;
+    channel(&api, "slow", &rs.base, "api", Some(1000)).await;
+    channel(&api, "down", "http://127.0.0.1:9", "api", Some(5000)).await;
+    let started = std::time::Instant::now();
+    let r = api.get("/gateway/slow/hang").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (504, json!("receiver_timeout"))
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A slow receiver does not block other channels.
+    let (slow, fast) = tokio::join!(api.get("/gateway/slow/hang"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        api.get("/gateway/ch/fast").await
+    });
+    assert_eq!((slow.status, fast.status), (504, 200));
+    let r = api.get("/gateway/down/x").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (502, json!("receiver_unreachable"))
+    );
+    let r = api.get("/gateway/nope/x").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (404, json!("channel_not_found"))
+    );
+    assert!(!r.text.contains("secret"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_or_unreachable_token_provider_is_reported_as_such() {
+    let idp = peers::oidc(&[]);
+    let rs = peers::resource_trusting(&[&idp]);
+    let s = Server::start();
+    let api = s.admin();
+    api.create(&credential(
+        "wrong",
+        &idp,
+        "basic-client",
+        "WRONG",
+        "header",
+    ))
+    .await;
+    api.create(&json!({"Name": "nowhere", "TokenServiceUrl": "http://127.0.0.1:9/token", "ClientId": "c", "ClientSecret": "s"})).await;
+    channel(&api, "wrong", &rs.base, "wrong", None).await;
+    channel(&api, "nowhere", &rs.base, "nowhere", None).await;
+    let r = api.get("/gateway/wrong/x").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (502, json!("token_refused"))
+    );
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("invalid_client")
+    );
+    let r = api.get("/gateway/nowhere/x").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (503, json!("token_provider_unreachable"))
+    );
+    assert_eq!(
+        rs.stats().await["resource_requests"],
+        0,
+        "nothing reached the receiver"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_needs_authentication_and_access_token_read() {
+    let (_idp, _rs, s, _api) = setup().await;
+    let r = s.anonymous().get("/gateway/ch/x").await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("www-authenticate").is_some());
+    let reader = s.add_user(
+        "reader",
+        &["MonitoringDataRead", "CredentialsEdit", "CredentialsRead"],
+    );
+    assert_eq!(reader.get("/gateway/ch/x").await.status, 403);
+    let robot = s.add_user("robot", &["AccessTokenRead"]);
+    assert_eq!(robot.get("/gateway/ch/x").await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_managed_through_the_api_and_the_cli() {
+    let (_idp, rs, s, api) = setup().await;
+    let r = api.get("/api/v1/HttpReceiverChannels('ch')").await;
+    assert_eq!(r.status, 200);
+    let d = &r.json()["d"];
+    assert_eq!(
+        (
+            d["Name"].clone(),
+            d["CredentialName"].clone(),
+            d["Timeout"].clone()
+        ),
+        (json!("ch"), json!("api"), json!(60000))
+    );
+    assert_eq!(d["Address"], rs.base.as_str());
+    // Validation: the fixed credential must exist; the address must be absolute http(s).
+    let r = api
+        .write(
+            "POST",
+            "/api/v1/HttpReceiverChannels",
+            Some(&json!({"Name": "x", "Address": "ftp://h", "CredentialName": "missing"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let r = api
+        .write(
+            "POST",
+            "/api/v1/HttpReceiverChannels",
+            Some(&json!({"Name": "x", "Address": "http://h", "CredentialName": "missing"})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"]["innererror"]["errordetails"][0]["target"],
+        "CredentialName"
+    );
+    let r = api
+        .write(
+            "POST",
+            "/api/v1/HttpReceiverChannels",
+            Some(&json!({"Name": "ch", "Address": "http://h", "CredentialName": "api"})),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    // Roles.
+    let reader = s.add_user("reader", &["MonitoringDataRead"]);
+    assert_eq!(reader.get("/api/v1/HttpReceiverChannels").await.status, 200);
+    assert_eq!(
+        reader
+            .write("DELETE", "/api/v1/HttpReceiverChannels('ch')", None)
+            .await
+            .status,
+        403
+    );
+    let nobody = s.add_user("nobody", &["AccessTokenRead"]);
+    assert_eq!(nobody.get("/api/v1/HttpReceiverChannels").await.status, 403);
+    assert_eq!(
+        s.anonymous()
+            .get("/api/v1/HttpReceiverChannels")
+            .await
+            .status,
+        401
+    );
+
+    // The CLI: create, list, show, edit, delete.
+    let out = s.cli(
+        &[
+            "channel",
+            "create",
+            "cli-ch",
+            "--address",
+            &rs.base,
+            "--credential",
+            "api",
+            "--timeout",
+            "5000",
+        ],
+        "",
+    );
+    assert!(out.ok(), "{}", out.stderr);
+    let out = s.cli(&["channel", "list"], "");
+    assert!(
+        out.stdout.contains("cli-ch") && out.stdout.contains("5000"),
+        "{}",
+        out.stdout
+    );
+    let out = s.cli(
+        &[
+            "channel",
+            "edit",
+            "cli-ch",
+            "--address",
+            &format!("{}/base", rs.base),
+            "--credential",
+            "${header.X-Cred}",
+        ],
+        "",
+    );
+    assert!(out.ok(), "{}", out.stderr);
+    let out = s.cli(&["channel", "show", "cli-ch", "--output", "json"], "");
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (v["CredentialName"].clone(), v["Timeout"].clone()),
+        (json!("${header.X-Cred}"), json!(60000))
+    );
+    // The edit took effect at once on this node.
+    let r = api
+        .send("GET", "/gateway/cli-ch/x", None, &[("X-Cred", "api")])
+        .await;
+    assert_eq!(r.json()["path"], "/base/x");
+    let out = s.cli(
+        &[
+            "channel",
+            "create",
+            "bad",
+            "--address",
+            "http://h",
+            "--credential",
+            "missing",
+        ],
+        "",
+    );
+    assert_eq!(out.code, 6, "{}", out.stderr);
+    assert!(out.stderr.contains("CredentialName"));
+    assert!(s.cli(&["channel", "delete", "cli-ch"], "").ok());
+    assert_eq!(s.cli(&["channel", "show", "cli-ch"], "").code, 3);
+    assert_eq!(api.get("/gateway/cli-ch/x").await.status, 404);
+}
