@@ -31,3 +31,16 @@ ensure_test_peers() {
   npm ci --prefix testpeers --no-audit --no-fund --loglevel=error
   cp testpeers/package-lock.json "$stamp"
 }
+
+# Headless Chromium and its WebDriver for the browser tests (crates/secmat/tests/it/browser.rs):
+# Debian's `chromium` and `chromium-driver`, installed with apt-get when either is missing.
+ensure_browser() {
+  if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return 0; fi
+  if [ "$(id -u)" != 0 ]; then
+    echo "the browser tests need /usr/bin/chromium and /usr/bin/chromedriver: run as root, or apt-get install chromium chromium-driver" >&2
+    return 1
+  fi
+  echo "installing Chromium and its WebDriver (apt-get install chromium chromium-driver)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+}

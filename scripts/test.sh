@@ -14,6 +14,7 @@ export SECMAT_TEST_POSTGRES_URL="${SECMAT_TEST_POSTGRES_URL:-postgres://postgres
 . scripts/services.sh
 ensure_postgres
 ensure_test_peers
+ensure_browser
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -70,7 +70,10 @@ impl ChannelDraft {
     /// (`__metadata`, `ModifiedBy`, `ModifiedOn`) are ignored.
     pub fn from_json(value: Value) -> Result<Self, Vec<FieldError>> {
         let Value::Object(map) = value else {
-            return Err(vec![err("", "The request body must be a JSON object with the channel's properties.")]);
+            return Err(vec![err(
+                "",
+                "The request body must be a JSON object with the channel's properties.",
+            )]);
         };
         let mut d = Self::default();
         let mut errors = Vec::new();
@@ -83,24 +86,39 @@ impl ChannelDraft {
                     match value {
                         Value::Null => {}
                         Value::Number(n) if n.as_i64().is_some() => d.timeout_ms = n.as_i64(),
-                        Value::String(s) if s.trim().parse::<i64>().is_ok() => d.timeout_ms = s.trim().parse().ok(),
-                        _ => errors.push(err("Timeout", "Property 'Timeout' must be a whole number of milliseconds.")),
+                        Value::String(s) if s.trim().parse::<i64>().is_ok() => {
+                            d.timeout_ms = s.trim().parse().ok()
+                        }
+                        _ => errors.push(err(
+                            "Timeout",
+                            "Property 'Timeout' must be a whole number of milliseconds.",
+                        )),
                     }
                     continue;
                 }
                 "__metadata" | "ModifiedBy" | "ModifiedOn" => continue,
                 _ => {
-                    errors.push(err(&key, &format!("Property '{key}' is not a property of HttpReceiverChannel.")));
+                    errors.push(err(
+                        &key,
+                        &format!("Property '{key}' is not a property of HttpReceiverChannel."),
+                    ));
                     continue;
                 }
             };
             match value {
                 Value::Null => {}
                 Value::String(s) => *slot = Some(s),
-                _ => errors.push(err(&key, &format!("Property '{key}' must be a string or null."))),
+                _ => errors.push(err(
+                    &key,
+                    &format!("Property '{key}' must be a string or null."),
+                )),
             }
         }
-        if errors.is_empty() { Ok(d) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(d)
+        } else {
+            Err(errors)
+        }
     }
 
     /// Applies every rule. Whether a fixed credential exists is the caller's check (it needs
@@ -109,26 +127,50 @@ impl ChannelDraft {
         let mut e = Vec::new();
         let name = self.name.unwrap_or_default();
         if name.is_empty() {
-            e.push(err("Name", "Property 'Name' cannot be empty. Enter a valid value."));
+            e.push(err(
+                "Name",
+                "Property 'Name' cannot be empty. Enter a valid value.",
+            ));
         } else if name.chars().count() > MAX_CHANNEL_NAME
-            || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
         {
             e.push(err("Name", &format!("Property 'Name' may only contain letters, digits and - . _ ~ (at most {MAX_CHANNEL_NAME} characters): it is part of the gateway URL.")));
         }
         let address = self.address.unwrap_or_default();
         if address.trim().is_empty() {
-            e.push(err("Address", "Property 'Address' cannot be empty. Enter a valid value."));
+            e.push(err(
+                "Address",
+                "Property 'Address' cannot be empty. Enter a valid value.",
+            ));
         } else if address.chars().count() > MAX_FIELD_CHARS {
-            e.push(err("Address", "Property 'Address' is longer than the maximum of 1024 characters."));
+            e.push(err(
+                "Address",
+                "Property 'Address' is longer than the maximum of 1024 characters.",
+            ));
         } else {
             match url::Url::parse(&address) {
-                Err(x) => e.push(err("Address", &format!("Property 'Address' must be an absolute http:// or https:// URL ({x})."))),
+                Err(x) => e.push(err(
+                    "Address",
+                    &format!(
+                        "Property 'Address' must be an absolute http:// or https:// URL ({x})."
+                    ),
+                )),
                 Ok(u) if !matches!(u.scheme(), "http" | "https") => {
-                    e.push(err("Address", "Property 'Address' must use http:// or https://."));
+                    e.push(err(
+                        "Address",
+                        "Property 'Address' must use http:// or https://.",
+                    ));
                 }
-                Ok(u) if u.host_str().is_none_or(str::is_empty) => e.push(err("Address", "Property 'Address' must name a host.")),
+                Ok(u) if u.host_str().is_none_or(str::is_empty) => {
+                    e.push(err("Address", "Property 'Address' must name a host."))
+                }
                 Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-                    e.push(err("Address", "Property 'Address' must not contain user information."));
+                    e.push(err(
+                        "Address",
+                        "Property 'Address' must not contain user information.",
+                    ));
                 }
                 Ok(u) if u.query().is_some() || u.fragment().is_some() => {
                     e.push(err("Address", "Property 'Address' must not have a query or a fragment; the caller's query is forwarded."));
@@ -140,10 +182,16 @@ impl ChannelDraft {
         if credential_name.trim().is_empty() {
             e.push(err("CredentialName", "Property 'CredentialName' cannot be empty: name a deployed credential, or ${header.NAME}."));
         } else if credential_name.chars().count() > MAX_FIELD_CHARS {
-            e.push(err("CredentialName", "Property 'CredentialName' is longer than the maximum of 1024 characters."));
+            e.push(err(
+                "CredentialName",
+                "Property 'CredentialName' is longer than the maximum of 1024 characters.",
+            ));
         } else if credential_name.starts_with("${") {
-            let ok = dynamic_header(&credential_name)
-                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)));
+            let ok = dynamic_header(&credential_name).is_some_and(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+            });
             if !ok {
                 e.push(err("CredentialName", "Property 'CredentialName' must be a credential name or ${header.NAME} with a valid header name, e.g. ${header.X-Credential}."));
             }
@@ -152,12 +200,22 @@ impl ChannelDraft {
             None => DEFAULT_TIMEOUT_MS,
             Some(t) if t >= 1 && t as u64 <= MAX_TIMEOUT_MS => t as u64,
             Some(_) => {
-                e.push(err("Timeout", &format!("Property 'Timeout' must be between 1 and {MAX_TIMEOUT_MS} milliseconds.")));
+                e.push(err(
+                    "Timeout",
+                    &format!(
+                        "Property 'Timeout' must be between 1 and {MAX_TIMEOUT_MS} milliseconds."
+                    ),
+                ));
                 DEFAULT_TIMEOUT_MS
             }
         };
         if e.is_empty() {
-            Ok(ChannelSpec { name, address: address.trim_end_matches('/').to_owned(), credential_name, timeout_ms })
+            Ok(ChannelSpec {
+                name,
+                address: address.trim_end_matches('/').to_owned(),
+                credential_name,
+                timeout_ms,
+            })
         } else {
             Err(e)
         }
@@ -165,7 +223,10 @@ impl ChannelDraft {
 }
 
 fn err(field: &str, message: &str) -> FieldError {
-    FieldError { field: field.to_owned(), message: message.to_owned() }
+    FieldError {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -195,20 +256,54 @@ mod tests {
         let c = check(json!({"Name": "d", "Address": "http://h", "CredentialName": "${header.X-Credential}", "Timeout": "1500"})).unwrap();
         assert_eq!(c.credential(), CredentialRef::Header("X-Credential"));
         assert_eq!(c.timeout_ms, 1500);
-        assert_eq!(fields(json!({"Name": "d", "Address": "http://h", "CredentialName": "${header.}"})), ["CredentialName"]);
-        assert_eq!(fields(json!({"Name": "d", "Address": "http://h", "CredentialName": "${header.a b}"})), ["CredentialName"]);
+        assert_eq!(
+            fields(json!({"Name": "d", "Address": "http://h", "CredentialName": "${header.}"})),
+            ["CredentialName"]
+        );
+        assert_eq!(
+            fields(json!({"Name": "d", "Address": "http://h", "CredentialName": "${header.a b}"})),
+            ["CredentialName"]
+        );
     }
 
     #[test]
     fn every_rule_names_its_field() {
         assert_eq!(fields(json!({})), ["Name", "Address", "CredentialName"]);
-        assert_eq!(fields(json!({"Name": "a b", "Address": "ftp://h", "CredentialName": "c"})), ["Name", "Address"]);
-        assert_eq!(fields(json!({"Name": "a", "Address": "http://h/?q=1", "CredentialName": "c"})), ["Address"]);
-        assert_eq!(fields(json!({"Name": "a", "Address": "http://u:p@h", "CredentialName": "c"})), ["Address"]);
-        assert_eq!(fields(json!({"Name": "a", "Address": "/relative", "CredentialName": "c"})), ["Address"]);
-        assert_eq!(fields(json!({"Name": "a", "Address": "http://h", "CredentialName": "c", "Timeout": 0})), ["Timeout"]);
-        assert_eq!(fields(json!({"Name": "a", "Address": "http://h", "CredentialName": "c", "Timeout": "soon"})), ["Timeout"]);
-        assert_eq!(fields(json!({"Name": "a", "Address": "http://h", "CredentialName": "c", "Extra": 1})), ["Extra"]);
-        assert_eq!(fields(json!({"Name": "x".repeat(129), "Address": "http://h", "CredentialName": "c"})), ["Name"]);
+        assert_eq!(
+            fields(json!({"Name": "a b", "Address": "ftp://h", "CredentialName": "c"})),
+            ["Name", "Address"]
+        );
+        assert_eq!(
+            fields(json!({"Name": "a", "Address": "http://h/?q=1", "CredentialName": "c"})),
+            ["Address"]
+        );
+        assert_eq!(
+            fields(json!({"Name": "a", "Address": "http://u:p@h", "CredentialName": "c"})),
+            ["Address"]
+        );
+        assert_eq!(
+            fields(json!({"Name": "a", "Address": "/relative", "CredentialName": "c"})),
+            ["Address"]
+        );
+        assert_eq!(
+            fields(
+                json!({"Name": "a", "Address": "http://h", "CredentialName": "c", "Timeout": 0})
+            ),
+            ["Timeout"]
+        );
+        assert_eq!(
+            fields(
+                json!({"Name": "a", "Address": "http://h", "CredentialName": "c", "Timeout": "soon"})
+            ),
+            ["Timeout"]
+        );
+        assert_eq!(
+            fields(json!({"Name": "a", "Address": "http://h", "CredentialName": "c", "Extra": 1})),
+            ["Extra"]
+        );
+        assert_eq!(
+            fields(json!({"Name": "x".repeat(129), "Address": "http://h", "CredentialName": "c"})),
+            ["Name"]
+        );
     }
 }

@@ -6,7 +6,11 @@
 //!   opened ([`secmat_store`]); [`keyfile`] loads the master key; [`server`] routes requests.
 //! - [`api`] is SAP's *Security Content* API (`/api/v1`), speaking OData V2 through [`odata`];
 //!   [`auth`] and [`csrf`] guard it.
-//! - [`cli`] is the command-line client of that API; [`users`] administers users in the store.
+//! - [`material`] is the one write path for credentials (seal, store, evict tokens).
+//! - [`tokens`] resolves a credential's name to a cached token for [`runtime`] (token API,
+//!   connectivity test), [`gateway`] (the HTTP receiver adapter) and [`metrics`].
+//! - [`monitor`] is the web UI (server-rendered, sessions, CSRF on forms).
+//! - [`cli`] is the command-line client of the API; [`users`] administers users in the store.
 //!
 //! A request flows: [`server::router`] → [`api::dispatch`] (authenticate, CSRF) →
 //! [`api::credentials`] (role check, validation in [`secmat_core::validate`], sealing with
@@ -21,9 +25,11 @@ mod auth;
 mod cli;
 mod config;
 mod csrf;
+mod gateway;
 mod keyfile;
 mod material;
 mod metrics;
+mod monitor;
 mod odata;
 mod runtime;
 mod serve;
@@ -55,6 +61,8 @@ enum Command {
     Serve(config::ServeArgs),
     /// Manage OAuth2 client credentials on a running server (through its API).
     Credential(cli::credential::CredentialCommand),
+    /// Manage HTTP receiver channels: the gateway that calls OAuth2-protected APIs for you.
+    Channel(cli::channel::ChannelCommand),
     /// Print a valid access token for a credential (for scripts: `$(secmat token NAME)`).
     #[command(after_help = cli::token::TOKEN_HELP)]
     Token(cli::token::TokenArgs),
@@ -84,6 +92,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => report(serve::serve(args).await),
             Command::Credential(cmd) => cli::credential::run(cmd).await,
             Command::Token(args) => cli::token::run(args).await,
+            Command::Channel(cmd) => cli::channel::run(cmd).await,
             Command::User { store, command } => report(users::run(store, command).await),
         }
     })

@@ -15,12 +15,13 @@ use tokio::time::Instant;
 
 use crate::odata::ApiError;
 use crate::state::AppState;
-use crate::{api, metrics, runtime};
+use crate::{api, gateway, metrics, runtime};
 
 /// Every route secmat serves.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
-        .route("/", get(api::root))
+        .route("/", get(crate::monitor::root))
+        .merge(crate::monitor::router())
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/api/v1", any(api::dispatch))
@@ -32,6 +33,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             axum::routing::post(runtime::connectivity_test),
         )
         .route("/metrics", get(metrics::metrics))
+        .route("/gateway/{*rest}", any(gateway::forward))
         .route(
             "/api/{*rest}",
             any(|| async {
@@ -94,7 +96,8 @@ pub async fn run(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -24,6 +24,11 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Hands out access tokens from the shared cache.
     pub tokens: Arc<TokenService>,
+    /// The HTTP receiver adapter.
+    pub gateway: Arc<crate::gateway::Gateway>,
+    /// The web monitor's sign-in sessions (here, not in the router: every event loop's router
+    /// must see the same sessions).
+    pub sessions: crate::monitor::Sessions,
 }
 
 /// How tokens are fetched and cached.
@@ -47,6 +52,10 @@ impl AppState {
         let csrf = Csrf::new(&keyring.active().derive(b"csrf"))?;
         let cache = secmat_core::TokenCache::new(tokens.cache, clock.clone());
         let client = secmat_core::http::TokenClient::new(&tokens.http)?;
+        let gateway = Arc::new(crate::gateway::Gateway::new(
+            store.clone(),
+            tokens.http.extra_ca_pem.as_deref(),
+        )?);
         let tokens = Arc::new(TokenService::new(
             store.clone(),
             keyring.clone(),
@@ -60,6 +69,8 @@ impl AppState {
             csrf,
             clock,
             tokens,
+            gateway,
+            sessions: crate::monitor::Sessions::default(),
         })
     }
 }

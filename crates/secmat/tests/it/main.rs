@@ -12,10 +12,13 @@
 )]
 
 mod api;
+mod browser;
 mod cli;
 mod fake_idp;
+mod gateway;
 mod harness;
 mod interop;
 mod peers;
 mod server;
 mod tokens;
+mod webdriver;
