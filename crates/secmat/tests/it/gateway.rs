@@ -134,6 +134,11 @@ async fn a_revoked_token_is_renewed_after_the_receivers_401_and_the_request_repl
         "{metrics}"
     );
     assert!(metrics.contains("secmat_gateway_requests_total{channel=\"ch\",class=\"2xx\"} 1"));
+    // Neither token reached the (debug-level) log, nor the caller's password, nor the metrics.
+    let logs = s.logs();
+    assert!(logs.contains("evicted"), "the 401 handling was logged");
+    assert!(!logs.contains(&token) && !logs.contains(crate::harness::ADMIN_PASSWORD));
+    assert!(!metrics.contains(&token));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
