@@ -2,7 +2,6 @@
 //! (`/api/v1/HttpReceiverChannels`). A channel forwards `/gateway/NAME/PATH` to
 //! `ADDRESS/PATH` with a bearer token of its credential.
 
-use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -96,44 +95,27 @@ fn body(name: &str, f: &ChannelFields) -> Vec<u8> {
 }
 
 fn table(rows: &[Value]) -> String {
-    let cols = ["Name", "Address", "CredentialName", "Timeout", "ModifiedBy"];
-    let heads = [
-        "NAME",
-        "ADDRESS",
-        "CREDENTIAL",
-        "TIMEOUT (MS)",
-        "MODIFIED BY",
-    ];
     let cell = |r: &Value, c: &str| match &r[c] {
-        Value::String(s) => s.chars().filter(|c| !c.is_control()).collect(),
+        Value::String(s) => super::output::clean(s),
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let widths: Vec<usize> = cols
+    let cols = ["Name", "Address", "CredentialName", "Timeout", "ModifiedBy"];
+    let rows: Vec<Vec<String>> = rows
         .iter()
-        .zip(heads)
-        .map(|(c, h)| {
-            rows.iter()
-                .map(|r| cell(r, c).chars().count())
-                .max()
-                .unwrap_or(0)
-                .max(h.len())
-        })
+        .map(|r| cols.iter().map(|c| cell(r, c)).collect())
         .collect();
-    let mut out = String::new();
-    let line = |out: &mut String, cells: Vec<String>| {
-        let parts: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", parts.join("  ").trim_end());
-    };
-    line(&mut out, heads.iter().map(|h| (*h).to_owned()).collect());
-    for r in rows {
-        line(&mut out, cols.iter().map(|c| cell(r, c)).collect());
-    }
-    out
+    super::output::table(
+        &[
+            "NAME",
+            "ADDRESS",
+            "CREDENTIAL",
+            "TIMEOUT (MS)",
+            "MODIFIED BY",
+        ],
+        &rows,
+        "",
+    )
 }
 
 async fn execute(cmd: ChannelCommand) -> Result<(), Failure> {

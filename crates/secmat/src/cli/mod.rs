@@ -7,6 +7,7 @@
 pub mod channel;
 pub mod client;
 pub mod credential;
+mod output;
 pub mod token;
 
 use std::io::Write as _;
