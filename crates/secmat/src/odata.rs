@@ -114,6 +114,10 @@ impl IntoResponse for ApiError {
             ApiError::CsrfRequired => {
                 h.insert(crate::csrf::HEADER, HeaderValue::from_static("Required"));
             }
+            // The rest of the body is not read: tell the client not to reuse the connection.
+            ApiError::PayloadTooLarge => {
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         res

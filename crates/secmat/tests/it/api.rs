@@ -324,7 +324,8 @@ async fn bad_input_gets_a_clear_error_naming_the_field_and_changes_nothing() {
     let r = api.create(&huge).await;
     assert_eq!(r.status, 413);
     assert!(r.error_message().contains("1 MiB"));
-    assert_eq!(api.get(&entity("huge")).await.status, 404);
+    assert_eq!(r.header("connection").as_deref(), Some("close"));
+    assert_eq!(s.admin().get(&entity("huge")).await.status, 404);
 }
 
 #[tokio::test]
