@@ -486,3 +486,118 @@ async fn channels_are_managed_through_the_api_and_the_cli() {
     assert_eq!(s.cli(&["channel", "show", "cli-ch"], "").code, 3);
     assert_eq!(api.get("/gateway/cli-ch/x").await.status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_receivers_behind_a_private_ca_are_reached_over_http2() {
+    // A throwaway private CA and a certificate it signed for 127.0.0.1; secmat trusts the CA
+    // through --ca-file.
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).to_str().unwrap().to_owned();
+    std::fs::write(
+        p("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    for args in [
+        [
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-days",
+                "1",
+                "-subj",
+                "/CN=secmat test CA",
+                "-keyout",
+                &p("ca.key"),
+                "-out",
+                &p("ca.pem"),
+            ],
+        ]
+        .concat(),
+        [
+            &["req"][..],
+            &ec,
+            &[
+                "-subj",
+                "/CN=127.0.0.1",
+                "-keyout",
+                &p("key.pem"),
+                "-out",
+                &p("leaf.csr"),
+            ],
+        ]
+        .concat(),
+        vec![
+            "x509",
+            "-req",
+            "-in",
+            &p("leaf.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            &p("leaf.ext"),
+            "-out",
+            &p("cert.pem"),
+        ],
+    ] {
+        let ok = std::process::Command::new("openssl")
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl is needed for this test")
+            .success();
+        assert!(ok, "openssl {args:?} failed");
+    }
+    let (key, cert, ca) = (p("key.pem"), p("cert.pem"), p("ca.pem"));
+    let receiver = peers::h2echo(&[("TLS_KEY", key.as_str()), ("TLS_CERT", cert.as_str())]);
+    let idp = peers::oidc(&[]);
+    let s = Server::start_with(&["--ca-file", &ca], &[]);
+    let api = s.admin();
+    api.create(&credential(
+        "api",
+        &idp,
+        "basic-client",
+        "basic-secret",
+        "header",
+    ))
+    .await;
+    let https = receiver.base.replace("http://", "https://");
+    channel(&api, "tls", &https, "api", None).await;
+    let r = api.get("/gateway/tls/over/h2?x=1").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.json(),
+        json!({"http_version": "2.0", "method": "GET", "path": "/over/h2?x=1", "authorization": "bearer"})
+    );
+
+    // Without the CA the same receiver is refused (certificate unknown): 502, not a hang.
+    let plain = Server::start();
+    let api = plain.admin();
+    api.create(&credential(
+        "api",
+        &idp,
+        "basic-client",
+        "basic-secret",
+        "header",
+    ))
+    .await;
+    channel(&api, "tls", &https, "api", None).await;
+    let r = api.get("/gateway/tls/x").await;
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (502, json!("receiver_unreachable"))
+    );
+}

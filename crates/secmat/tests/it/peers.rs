@@ -25,6 +25,8 @@ const PEER_VARS: &[&str] = &[
     "OIDC_DEFAULT_RESOURCE",
     "RS_JWKS",
     "PORT",
+    "TLS_KEY",
+    "TLS_CERT",
 ];
 
 /// The `testpeers` directory at the workspace root.
@@ -58,6 +60,11 @@ pub fn mock(env: &[(&str, &str)]) -> Peer {
 /// JWKS URLs) or use [`resource_trusting`].
 pub fn resource(env: &[(&str, &str)]) -> Peer {
     Peer::spawn("resource.mjs", env)
+}
+
+/// `testpeers/h2echo.mjs`: an HTTPS receiver speaking HTTP/2 (pass `TLS_KEY` and `TLS_CERT`).
+pub fn h2echo(env: &[(&str, &str)]) -> Peer {
+    Peer::spawn("h2echo.mjs", env)
 }
 
 /// A resource server that accepts the JWTs of the given authorization-server peers.
