@@ -19,7 +19,7 @@ use crate::{api, gateway, metrics, runtime};
 
 /// Every route secmat serves.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(crate::monitor::root))
         .merge(crate::monitor::router())
         .route("/healthz", get(|| async { "ok\n" }))
@@ -39,9 +39,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             any(|| async {
                 ApiError::NotFound("No such API; the Security Content API is at /api/v1.".into())
             }),
-        )
-        .layer(middleware::from_fn(access_log))
-        .with_state(state)
+        );
+    // The log filter is fixed at start-up: without the access log, the layer (a boxed future
+    // per request) is left out altogether rather than skipped on every request.
+    let routes = if tracing::enabled!(target: "secmat::access", tracing::Level::INFO) {
+        routes.layer(middleware::from_fn(access_log))
+    } else {
+        routes
+    };
+    routes.with_state(state)
 }
 
 /// Ready when the store answers.
@@ -58,9 +64,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// One line per request: method, path, status, duration. Never headers (they carry credentials)
 /// and never the query string (it may carry anything a client put there).
 async fn access_log(req: Request, next: Next) -> Response {
-    if !tracing::enabled!(target: "secmat::access", tracing::Level::INFO) {
-        return next.run(req).await;
-    }
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
