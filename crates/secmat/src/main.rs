@@ -27,6 +27,7 @@ mod config;
 mod csrf;
 mod gateway;
 mod keyfile;
+mod loops;
 mod material;
 mod metrics;
 mod monitor;
@@ -77,7 +78,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -9,6 +9,7 @@ use secmat_store::{Store, UserRecord};
 
 use crate::auth::{Role, hash_password};
 use crate::config::{Config, LogFormat, ServeArgs};
+use crate::loops::{self, LoopGauge};
 use crate::state::{AppState, TokenSettings};
 use crate::{keyfile, server, shutdown};
 use secmat_core::CacheConfig;
@@ -58,35 +59,58 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing requests in flight");
         trigger.trigger();
     });
-    // Like nginx's workers: every further thread runs its own event loop on its own listener
-    // (SO_REUSEPORT), so a request is handled start to finish on the thread that accepted it,
-    // without waking another thread.
-    let mut workers = Vec::new();
-    for i in 1..config.threads {
-        let (state, stop) = (state.clone(), signal.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("secmat-http-{i}"))
-            .spawn(move || -> anyhow::Result<()> {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                rt.block_on(async move {
-                    let listener = server::bind(addr)?;
-                    server::run(listener, state, stop.wait()).await?;
-                    anyhow::Ok(())
-                })
-            })?;
-        workers.push(thread);
+    // One event loop per thread; loop 0 accepts and packs connections onto the loops (see
+    // `loops`). The main thread only waits.
+    let app = server::router(state.clone());
+    let gauges: Vec<Arc<LoopGauge>> = (0..config.threads).map(|_| Arc::default()).collect();
+    let mut peers = vec![loops::own(gauges[0].clone())];
+    let mut threads = Vec::new();
+    for (i, gauge) in gauges.iter().enumerate().skip(1) {
+        let (peer, inbox) = loops::peer(gauge.clone());
+        peers.push(peer);
+        let (app, stop) = (app.clone(), signal.clone());
+        threads.push(event_loop(i, gauge.clone(), async move {
+            loops::run_loop(inbox, app, stop).await;
+            Ok(())
+        })?);
     }
-    server::run(listener, state, signal.wait()).await?;
-    for w in workers {
-        match w.join() {
-            Ok(r) => r?,
-            Err(_) => anyhow::bail!("an HTTP thread panicked"),
-        }
-    }
+    let listener = listener.into_std()?;
+    threads.push(event_loop(0, gauges[0].clone(), async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        loops::accept(listener, peers, app, signal).await;
+        Ok(())
+    })?);
+    let joined = tokio::task::spawn_blocking(move || {
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("an HTTP thread panicked")))
+            })
+            .collect::<anyhow::Result<Vec<()>>>()
+    })
+    .await?;
+    joined?;
     tracing::info!("secmat stopped");
     Ok(())
+}
+
+/// Starts event loop `i` on its own thread: a single-threaded runtime whose park hooks feed
+/// `gauge`, running `main` to its end.
+fn event_loop(
+    i: usize,
+    gauge: Arc<LoopGauge>,
+    main: impl std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<anyhow::Result<()>>> {
+    let (parked, unparked) = (gauge.clone(), gauge);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .on_thread_park(move || parked.parked())
+        .on_thread_unpark(move || unparked.unparked())
+        .build()?;
+    Ok(std::thread::Builder::new()
+        .name(format!("secmat-http-{i}"))
+        .spawn(move || rt.block_on(main))?)
 }
 
 fn token_settings(config: &Config) -> anyhow::Result<TokenSettings> {

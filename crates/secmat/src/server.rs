@@ -1,19 +1,24 @@
-//! The HTTP server: routes, the access log, and [`run`], which takes its listener and shutdown
-//! signal from the caller (so tests bind port 0 and stop it when they like).
+//! The HTTP server: routes, the access log, and how one connection is served
+//! ([`serve_connection`], hyper's HTTP/1.1 server around the axum router). [`crate::loops`]
+//! spreads connections over event loops.
 
-use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use tokio::net::TcpListener;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::odata::ApiError;
+use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::{api, gateway, metrics, runtime};
 
@@ -76,31 +81,47 @@ async fn access_log(req: Request, next: Next) -> Response {
     res
 }
 
-/// Binds a listener with `SO_REUSEPORT`, so that several event loops can each accept on their
-/// own socket for the same address (the kernel spreads connections among them). Must be called
-/// within a Tokio runtime.
-pub fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+/// Binds the listening socket (`SO_REUSEADDR`, so a restart does not wait for old connections).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
-    #[cfg(unix)]
-    socket.set_reuseport(true)?;
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then finishes in-flight requests.
-pub async fn run(
-    listener: TcpListener,
-    state: Arc<AppState>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+/// Serves one connection: HTTP/1.1 with keep-alive, until the client closes it or `shutdown`
+/// fires (then the request in flight is finished and the connection closed).
+///
+/// Each request gets the caller's address as axum's `ConnectInfo` (for `X-Forwarded-For`).
+pub async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: Router,
+    shutdown: Shutdown,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        tower_service::Service::call(&mut app.clone(), req)
+    });
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        }
+        () = shutdown.wait() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }

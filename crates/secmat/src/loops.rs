@@ -1,0 +1,257 @@
+//! The event loops that serve HTTP: one thread each, every connection handled start to finish on
+//! the loop it was given, and connections *packed* onto as few loops as keep up with the load.
+//!
+//! Loop 0 accepts. Each new connection goes to the first loop (in order) that was lately busy less
+//! than [`BUSY`] of the time; only when every loop is that busy does it go to the least busy one. This is what nginx's workers end up doing with a shared listening socket:
+//! a light load stays on one core, whose event loop then finds work waiting instead of sleeping
+//! and being woken for every request (on a small machine, the wake-ups cost more than the
+//! requests), and further cores join as the load grows. Spreading connections evenly (as
+//! `SO_REUSEPORT` does) cost a third of the throughput on two cores.
+//!
+//! How busy a loop is comes from its runtime's park and unpark hooks ([`LoopGauge`]): the share
+//! of the last moments it spent awake, not the number of its connections (one busy connection can saturate a loop,
+//! a thousand idle ones cost nothing).
+//!
+//! Connections keep the loop they were given. Shutdown stops the accepting and lets every loop
+//! finish the requests in flight.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+use crate::server::serve_connection;
+use crate::shutdown::Shutdown;
+
+/// A loop busy at least this fraction of the time takes new connections only if every loop is.
+pub const BUSY: f64 = 0.5;
+/// The time constant of the load estimate: what a loop did longer ago than this fades out.
+pub const HORIZON: Duration = Duration::from_millis(50);
+
+/// How busy one event loop has been lately, fed by its runtime's park hooks: an exponentially
+/// weighted share of the time it spent awake (1.0 = never slept), over about [`HORIZON`].
+/// Only the loop's own thread writes it; the acceptor reads it (a stale read is harmless).
+pub struct LoopGauge {
+    epoch: Instant,
+    /// When the loop last woke or slept, in nanoseconds since `epoch`.
+    since: AtomicU64,
+    /// The estimate at that moment (`f64` bits).
+    load: AtomicU64,
+    awake: AtomicBool,
+}
+
+impl Default for LoopGauge {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            since: AtomicU64::new(0),
+            load: AtomicU64::new(0f64.to_bits()),
+            awake: AtomicBool::new(false),
+        }
+    }
+}
+
+impl LoopGauge {
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The estimate at `now`, extrapolating the current spell (awake or asleep).
+    fn at(&self, now: u64) -> f64 {
+        let since = self.since.load(Ordering::Relaxed);
+        let load = f64::from_bits(self.load.load(Ordering::Relaxed));
+        let fade = (-(now.saturating_sub(since) as f64) / HORIZON.as_nanos() as f64).exp();
+        let target = if self.awake.load(Ordering::Relaxed) {
+            1.0
+        } else {
+            0.0
+        };
+        load * fade + target * (1.0 - fade)
+    }
+
+    fn flip(&self, awake: bool, now: u64) {
+        let load = self.at(now);
+        self.load.store(load.to_bits(), Ordering::Relaxed);
+        self.since.store(now, Ordering::Relaxed);
+        self.awake.store(awake, Ordering::Relaxed);
+    }
+
+    /// Called by the runtime when the loop wakes up.
+    pub fn unparked(&self) {
+        self.flip(true, self.now_ns());
+    }
+
+    /// Called by the runtime when the loop goes to sleep.
+    pub fn parked(&self) {
+        self.flip(false, self.now_ns());
+    }
+
+    /// How busy the loop has been lately, from 0.0 (asleep) to 1.0 (never slept).
+    pub fn load(&self) -> f64 {
+        self.at(self.now_ns())
+    }
+}
+
+/// A loop as the acceptor sees it: its gauge, and where to send it connections (`None` for the
+/// acceptor's own loop).
+pub struct Peer {
+    gauge: Arc<LoopGauge>,
+    inbox: Option<mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
+}
+
+/// Creates loop `i`'s gauge and inbox; returns the acceptor's view of it and the receiving end
+/// for [`run_loop`].
+pub fn peer(
+    gauge: Arc<LoopGauge>,
+) -> (
+    Peer,
+    mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Peer {
+            gauge,
+            inbox: Some(tx),
+        },
+        rx,
+    )
+}
+
+/// The acceptor's own loop.
+pub fn own(gauge: Arc<LoopGauge>) -> Peer {
+    Peer { gauge, inbox: None }
+}
+
+/// Picks the loop for a new connection, given each loop's load: the first one below [`BUSY`],
+/// else the least busy.
+fn choose(loads: impl Iterator<Item = f64>) -> usize {
+    let mut least = (0, f64::INFINITY);
+    for (i, load) in loads.enumerate() {
+        if load < BUSY {
+            return i;
+        }
+        if load < least.1 {
+            least = (i, load);
+        }
+    }
+    least.0
+}
+
+/// Accepts on `listener` until `shutdown`, serving connections on this loop or handing them to
+/// the others (`peers[0]` must be this loop's own). Returns once this loop's connections are
+/// done; dropping the inboxes tells the other loops that no more connections come.
+pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Router, shutdown: Shutdown) {
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    let stop = shutdown.clone().wait();
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer_addr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of file descriptors and the like: say so, breathe, go on.
+                    tracing::warn!(error = %e, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let chosen = choose(peers.iter().map(|p| p.gauge.load()));
+        match &peers[chosen].inbox {
+            None => {
+                let (app, shutdown, done) = (app.clone(), shutdown.clone(), done_rx.clone());
+                tokio::spawn(async move {
+                    serve_connection(stream, peer_addr, app, shutdown).await;
+                    drop(done);
+                });
+            }
+            Some(inbox) => {
+                // Hand it over: out of this loop's reactor, into the other's.
+                match stream.into_std() {
+                    Ok(s) => {
+                        let _ = inbox.send((s, peer_addr));
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot hand a connection over"),
+                }
+            }
+        }
+    }
+    drop(peers);
+    drop(listener);
+    drop(done_rx);
+    done_tx.closed().await;
+}
+
+/// Serves the connections the acceptor sends to this loop, until it sends no more and they are
+/// done.
+pub async fn run_loop(
+    mut inbox: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    app: Router,
+    shutdown: Shutdown,
+) {
+    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    while let Some((stream, peer_addr)) = inbox.recv().await {
+        let stream = match TcpStream::from_std(stream) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot take over a connection");
+                continue;
+            }
+        };
+        let (app, shutdown, done) = (app.clone(), shutdown.clone(), done_rx.clone());
+        tokio::spawn(async move {
+            serve_connection(stream, peer_addr, app, shutdown).await;
+            drop(done);
+        });
+    }
+    drop(done_rx);
+    done_tx.closed().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_connections_fill_the_first_loop_that_keeps_up() {
+        assert_eq!(choose([0.0, 0.0].into_iter()), 0);
+        assert_eq!(choose([0.49, 0.0].into_iter()), 0);
+        assert_eq!(choose([0.9, 0.2, 0.0].into_iter()), 1);
+        assert_eq!(choose([0.9, 0.7, 0.8].into_iter()), 1);
+    }
+
+    #[test]
+    fn a_gauge_follows_recent_load_and_forgets_old_load() {
+        const MS: u64 = 1_000_000;
+        let g = LoopGauge::default();
+        assert!(g.at(0) < 0.01);
+        g.flip(true, 0);
+        assert!(
+            g.at(150 * MS) > 0.9,
+            "awake for a while: {}",
+            g.at(150 * MS)
+        );
+        g.flip(false, 150 * MS);
+        assert!(g.at(150 * MS) > 0.9);
+        assert!(
+            g.at(300 * MS) < 0.1,
+            "asleep for a while: {}",
+            g.at(300 * MS)
+        );
+        // Awake and asleep in equal short spells: about half busy.
+        let mut t = 300 * MS;
+        for _ in 0..100 {
+            g.flip(true, t);
+            t += 2 * MS;
+            g.flip(false, t);
+            t += 2 * MS;
+        }
+        let half = g.at(t);
+        assert!((0.4..0.6).contains(&half), "{half}");
+    }
+}
