@@ -37,7 +37,7 @@ use secmat_core::channel::{ChannelSpec, CredentialRef};
 use secmat_core::token_cache::LATENCY_BUCKETS;
 use secmat_core::token_response::TransportKind;
 use secmat_core::{CachedToken, TokenError};
-use secmat_store::{ChannelRecord, Store};
+use secmat_store::Store;
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::time::Instant;
@@ -98,8 +98,10 @@ impl ChannelStats {
     }
 }
 
+/// A channel as the gateway knows it: its definition and its counters.
 struct KnownChannel {
     spec: Arc<ChannelSpec>,
+    stats: Arc<ChannelStats>,
     version: i64,
     checked_at: Instant,
 }
@@ -175,13 +177,13 @@ impl Gateway {
     }
 
     /// The channel `name`, from memory or the store.
-    async fn channel(&self, name: &str) -> Result<Option<Arc<ChannelSpec>>, ApiError> {
+    async fn channel(&self, name: &str) -> Result<Option<Arc<KnownChannel>>, ApiError> {
         let now = Instant::now();
         let known = self.channels.read().ok().and_then(|m| m.get(name).cloned());
         if let Some(k) = &known
             && now < k.checked_at + REVALIDATE
         {
-            return Ok(Some(k.spec.clone()));
+            return Ok(known);
         }
         let Some(record) = self.store.get_channel(name).await? else {
             self.forget(name);
@@ -191,21 +193,16 @@ impl Gateway {
             Some(k) if k.version == record.version => k.spec.clone(),
             _ => Arc::new(record.spec.clone()),
         };
-        self.remember(&record, spec.clone(), now);
-        Ok(Some(spec))
-    }
-
-    fn remember(&self, record: &ChannelRecord, spec: Arc<ChannelSpec>, now: Instant) {
+        let known = Arc::new(KnownChannel {
+            spec,
+            stats: self.stats(name),
+            version: record.version,
+            checked_at: now,
+        });
         if let Ok(mut m) = self.channels.write() {
-            m.insert(
-                record.spec.name.clone(),
-                Arc::new(KnownChannel {
-                    spec,
-                    version: record.version,
-                    checked_at: now,
-                }),
-            );
+            m.insert(record.spec.name.clone(), known.clone());
         }
+        Ok(Some(known))
     }
 
     /// Forgets a channel at once (after this node edited or deleted it).
@@ -326,7 +323,7 @@ fn upstream_headers(
     incoming: &HeaderMap,
     skip: Option<&str>,
     peer: SocketAddr,
-    token: &CachedToken,
+    token: &Arc<CachedToken>,
 ) -> Result<HeaderMap, Box<Response>> {
     let mut out = HeaderMap::with_capacity(incoming.len() + 4);
     let listed: Vec<HeaderName> = incoming
@@ -348,31 +345,66 @@ fn upstream_headers(
             out.append(name.clone(), value.clone());
         }
     }
-    let prior = incoming
+    let xff = match incoming
         .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    let xff = match prior {
-        Some(p) => format!("{p}, {}", peer.ip()),
-        None => peer.ip().to_string(),
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
+        None => Some(peer_value(peer.ip())),
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = xff {
         out.insert("x-forwarded-for", v);
     }
     out.insert("x-forwarded-proto", HeaderValue::from_static("http"));
     if let Some(host) = incoming.get(header::HOST) {
         out.insert("x-forwarded-host", host.clone());
     }
-    let bearer = format!("Bearer {}", token.token.access_token.expose_secret());
-    let mut value = HeaderValue::from_str(&bearer).map_err(|_| {
-        Box::new(fail(
-            StatusCode::BAD_GATEWAY,
-            "token_unusable",
-            "the access token cannot be sent in a header",
-        ))
-    })?;
-    value.set_sensitive(true);
-    out.insert(header::AUTHORIZATION, value);
+    out.insert(header::AUTHORIZATION, bearer(token)?);
     Ok(out)
+}
+
+thread_local! {
+    /// The last caller address and the last token as header values: most requests repeat them,
+    /// and a cloned value shares its bytes.
+    static LAST_PEER: std::cell::RefCell<Option<(std::net::IpAddr, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+    static LAST_BEARER: std::cell::RefCell<Option<(Arc<CachedToken>, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+}
+
+fn peer_value(ip: std::net::IpAddr) -> HeaderValue {
+    LAST_PEER.with_borrow_mut(|last| match last {
+        Some((seen, v)) if *seen == ip => v.clone(),
+        _ => {
+            let v = HeaderValue::from_str(&ip.to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+            *last = Some((ip, v.clone()));
+            v
+        }
+    })
+}
+
+/// `Bearer <token>`, marked sensitive (kept out of hyper's debug output).
+fn bearer(token: &Arc<CachedToken>) -> Result<HeaderValue, Box<Response>> {
+    LAST_BEARER.with_borrow_mut(|last| {
+        if let Some((seen, v)) = last.as_ref()
+            && Arc::ptr_eq(seen, token)
+        {
+            return Ok(v.clone());
+        }
+        let text = zeroize::Zeroizing::new(format!(
+            "Bearer {}",
+            token.token.access_token.expose_secret()
+        ));
+        let mut v = HeaderValue::from_str(&text).map_err(|_| {
+            Box::new(fail(
+                StatusCode::BAD_GATEWAY,
+                "token_unusable",
+                "the access token cannot be sent in a header",
+            ))
+        })?;
+        v.set_sensitive(true);
+        *last = Some((token.clone(), v.clone()));
+        Ok(v)
+    })
 }
 
 /// A request body: kept (replayable) or streamed through once.
@@ -440,7 +472,7 @@ pub async fn forward(
         );
     }
     let gw = &state.gateway;
-    let channel = match gw.channel(&name).await {
+    let known = match gw.channel(&name).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return fail(
@@ -451,7 +483,7 @@ pub async fn forward(
         }
         Err(e) => return e.into_response(),
     };
-    let stats = gw.stats(&name);
+    let (channel, stats) = (&known.spec, &known.stats);
     let (credential, skip) = match channel.credential() {
         CredentialRef::Fixed(c) => (c.to_owned(), None),
         CredentialRef::Header(h) => match parts
@@ -560,19 +592,26 @@ fn reject(state: &AppState, resolved: &Resolved, token: &CachedToken) {
 
 fn respond(res: hyper::Response<hyper::body::Incoming>) -> Response {
     let (mut parts, body) = res.into_parts();
-    let listed: Vec<HeaderName> = parts
+    // Most answers carry no hop-by-hop header: look before removing (each removal is a lookup).
+    if parts
         .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    for n in HOP_BY_HOP.iter().copied() {
-        parts.headers.remove(n);
-    }
-    for n in listed {
-        parts.headers.remove(n);
+        .keys()
+        .any(|n| HOP_BY_HOP.contains(&n.as_str()))
+    {
+        let listed: Vec<HeaderName> = parts
+            .headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+            .collect();
+        for n in HOP_BY_HOP.iter().copied() {
+            parts.headers.remove(n);
+        }
+        for n in listed {
+            parts.headers.remove(n);
+        }
     }
     Response::from_parts(parts, Body::new(body))
 }

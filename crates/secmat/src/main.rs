@@ -18,6 +18,11 @@
 
 use std::process::ExitCode;
 
+/// mimalloc rather than the system allocator: a request allocates and frees many small buffers,
+/// and glibc's malloc cost about 6% of the gateway's time.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 
 mod api;
