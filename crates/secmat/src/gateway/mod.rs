@@ -42,6 +42,8 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::time::Instant;
 
+mod h1;
+
 use crate::auth::Role;
 use crate::odata::ApiError;
 use crate::state::AppState;
@@ -49,6 +51,8 @@ use crate::tokens::{Resolved, TokenFailure};
 
 /// Request bodies up to this size (with a known length) are kept for one replay after a 401.
 pub const REPLAY_LIMIT: u64 = 1024 * 1024;
+/// Time to connect to a receiver.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a channel read from the store is trusted before it is compared again.
 const REVALIDATE: Duration = Duration::from_secs(5);
 /// Headers that describe one connection and must not be forwarded (RFC 9110 §7.6.1).
@@ -161,7 +165,7 @@ impl Gateway {
                     let mut http = HttpConnector::new();
                     http.enforce_http(false);
                     http.set_nodelay(true);
-                    http.set_connect_timeout(Some(Duration::from_secs(10)));
+                    http.set_connect_timeout(Some(CONNECT_TIMEOUT));
                     let https = hyper_rustls::HttpsConnectorBuilder::new()
                         .with_tls_config(self.tls.clone())
                         .https_or_http()
@@ -531,23 +535,46 @@ pub async fn forward(
             Ok(h) => h,
             Err(r) => return *r,
         };
-        let (body, replay) = match std::mem::replace(&mut payload, Payload::Kept(Bytes::new())) {
-            Payload::Kept(b) => (Body::from(b.clone()), Some(b)),
-            Payload::Stream(s) => (s, None),
+        let (replay, stream) = match std::mem::replace(&mut payload, Payload::Kept(Bytes::new())) {
+            Payload::Kept(b) => (Some(b), None),
+            Payload::Stream(s) => (None, Some(s)),
         };
-        let mut upstream = Request::new(body);
-        *upstream.method_mut() = parts.method.clone();
-        *upstream.uri_mut() = uri.clone();
-        *upstream.headers_mut() = headers;
         let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, gw.client().request(upstream)).await;
+        let sent = async {
+            match (&replay, stream) {
+                // Plain HTTP with the body in hand: the lean client (see `h1`).
+                (Some(kept), _) if uri.scheme() == Some(&axum::http::uri::Scheme::HTTP) => {
+                    h1::send(&parts.method, &uri, &headers, kept, CONNECT_TIMEOUT)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                (kept, stream) => {
+                    let body = match (kept, stream) {
+                        (_, Some(stream)) => stream,
+                        (Some(kept), None) => Body::from(kept.clone()),
+                        (None, None) => Body::empty(),
+                    };
+                    let mut upstream = Request::new(body);
+                    *upstream.method_mut() = parts.method.clone();
+                    *upstream.uri_mut() = uri.clone();
+                    *upstream.headers_mut() = headers;
+                    gw.client()
+                        .request(upstream)
+                        .await
+                        .map(|res| res.map(Body::new))
+                        .map_err(|e| {
+                            std::error::Error::source(&e)
+                                .map_or_else(|| e.to_string(), |s| s.to_string())
+                        })
+                }
+            }
+        };
+        let result = tokio::time::timeout_at(deadline, sent).await;
         let res = match result {
             Ok(Ok(res)) => res,
-            Ok(Err(e)) => {
+            Ok(Err(why)) => {
                 stats.count(StatusCode::BAD_GATEWAY);
-                tracing::info!(channel = %name, error = %e, "receiver unreachable");
-                let why =
-                    std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+                tracing::info!(channel = %name, error = %why, "receiver unreachable");
                 return fail(
                     StatusCode::BAD_GATEWAY,
                     "receiver_unreachable",
@@ -590,7 +617,7 @@ fn reject(state: &AppState, resolved: &Resolved, token: &CachedToken) {
     }
 }
 
-fn respond(res: hyper::Response<hyper::body::Incoming>) -> Response {
+fn respond(res: Response) -> Response {
     let (mut parts, body) = res.into_parts();
     // Most answers carry no hop-by-hop header: look before removing (each removal is a lookup).
     if parts
@@ -613,7 +640,7 @@ fn respond(res: hyper::Response<hyper::body::Incoming>) -> Response {
             parts.headers.remove(n);
         }
     }
-    Response::from_parts(parts, Body::new(body))
+    Response::from_parts(parts, body)
 }
 
 #[cfg(test)]

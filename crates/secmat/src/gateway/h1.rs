@@ -1,0 +1,567 @@
+//! A lean HTTP/1.1 client for plain-`http` receivers, used for requests whose body is held in
+//! memory (no body, or one kept for replay after a 401: the common case).
+//!
+//! The task serving the caller writes the request and reads the answer's head itself, on a
+//! keep-alive connection from this thread's pool, and the answer's body is read by whoever
+//! reads the body handed to the caller. A general-purpose client (hyper-util's, used for TLS,
+//! HTTP/2 and streamed uploads) runs each connection in a task of its own and passes requests,
+//! answers and body chunks between tasks through channels, and its pool is shared under a lock:
+//! about a third of the gateway's own time went there.
+//!
+//! What it does, per RFC 9112:
+//! - the request: `Host` from the address, the forwarded headers, `Content-Length` for a body
+//!   (and for POST, PUT and PATCH even when empty);
+//! - the answer: 1xx heads are skipped; no body after HEAD, 204 and 304; `Transfer-Encoding:
+//!   chunked` is decoded (the caller's connection re-frames it); `Content-Length`; otherwise the
+//!   body runs to the end of the connection;
+//! - connections are reused after a complete body unless the receiver said `Connection: close`
+//!   or answered with HTTP/1.0; an idle connection is dropped after [`IDLE`] or when the receiver
+//!   closed it; a reused connection that fails before any byte of the answer arrived is retried
+//!   once on a new one for idempotent methods (the receiver may have closed it meanwhile).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
+use bytes::{Buf as _, Bytes, BytesMut};
+use http_body::Frame;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// An idle connection older than this is not reused (below the usual server keep-alive
+/// timeouts: nginx closes after 75 s).
+pub const IDLE: Duration = Duration::from_secs(30);
+/// Idle connections kept per receiver address.
+const MAX_IDLE: usize = 256;
+/// The largest answer head accepted.
+const MAX_HEAD: usize = 64 * 1024;
+/// Headers accepted in an answer head.
+const MAX_HEADERS: usize = 128;
+/// Read size.
+const CHUNK: usize = 16 * 1024;
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No connection could be made.
+    #[error("cannot connect: {0}")]
+    Connect(io::Error),
+    /// The connection failed while sending or before the answer's head was complete.
+    #[error("{0}")]
+    Io(io::Error),
+    /// The receiver closed the connection without answering.
+    #[error("the connection was closed before an answer arrived")]
+    Closed,
+    /// The answer is not HTTP/1.x.
+    #[error("invalid answer: {0}")]
+    Invalid(&'static str),
+}
+
+struct Conn {
+    io: TcpStream,
+    buf: BytesMut,
+    key: String,
+}
+
+struct Idle {
+    conn: Conn,
+    since: Instant,
+}
+
+thread_local! {
+    /// This thread's idle connections by `host:port`.
+    static POOL: RefCell<HashMap<String, Vec<Idle>>> = RefCell::new(HashMap::new());
+}
+
+/// An idle connection to `key` that still looks healthy.
+fn checkout(key: &str) -> Option<Conn> {
+    POOL.with_borrow_mut(|pool| {
+        let idle = pool.get_mut(key)?;
+        while let Some(Idle { mut conn, since }) = idle.pop() {
+            if since.elapsed() < IDLE && still_open(&mut conn) {
+                return Some(conn);
+            }
+        }
+        None
+    })
+}
+
+/// An idle connection should have nothing to read; if it has, the receiver closed it (or sent
+/// something unasked for). Looks without waiting.
+fn still_open(conn: &mut Conn) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    match conn.io.poll_read_ready(&mut cx) {
+        Poll::Pending => true,
+        Poll::Ready(Err(_)) => false,
+        Poll::Ready(Ok(())) => {
+            let mut probe = [0u8; 1];
+            matches!(conn.io.try_read(&mut probe), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        }
+    }
+}
+
+fn checkin(conn: Conn) {
+    if !conn.buf.is_empty() {
+        return; // bytes beyond the answer: not a clean connection
+    }
+    POOL.with_borrow_mut(|pool| {
+        let idle = pool.entry(conn.key.clone()).or_default();
+        if idle.len() < MAX_IDLE {
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
+        }
+    });
+}
+
+/// `host:port` of an `http` URI.
+fn key(uri: &Uri) -> Option<String> {
+    let host = uri.host()?;
+    let port = uri.port_u16().unwrap_or(80);
+    Some(if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
+}
+
+/// Sends `method uri` with `headers` and `body` to an `http` receiver and returns its answer,
+/// the body still to be read.
+pub async fn send(
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+    connect_timeout: Duration,
+) -> Result<Response<Body>, Error> {
+    let key = key(uri).ok_or(Error::Invalid("the address has no host"))?;
+    let request = encode(method, uri, headers, body);
+    let idempotent = matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    );
+    if let Some(conn) = checkout(&key) {
+        match exchange(conn, &request, body, method).await {
+            Err(Failure::BeforeAnswer(_)) if idempotent => {} // try a new connection
+            Err(Failure::BeforeAnswer(e) | Failure::Other(e)) => return Err(e),
+            Ok(res) => return Ok(res),
+        }
+    }
+    let io = tokio::time::timeout(connect_timeout, TcpStream::connect(&key))
+        .await
+        .map_err(|_| Error::Connect(io::ErrorKind::TimedOut.into()))?
+        .map_err(Error::Connect)?;
+    let _ = io.set_nodelay(true);
+    let conn = Conn {
+        io,
+        buf: BytesMut::with_capacity(CHUNK),
+        key,
+    };
+    exchange(conn, &request, body, method)
+        .await
+        .map_err(|(Failure::BeforeAnswer(e) | Failure::Other(e))| e)
+}
+
+enum Failure {
+    /// Nothing of an answer arrived: the request may be sent again elsewhere.
+    BeforeAnswer(Error),
+    Other(Error),
+}
+
+/// The request head (and a small body) as one buffer, so it usually takes one write.
+fn encode(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Vec<u8> {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let small = if body.len() <= CHUNK { body.len() } else { 0 };
+    let mut out = Vec::with_capacity(256 + headers.len() * 48 + small);
+    out.extend_from_slice(method.as_str().as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(uri.authority().map_or("", |a| a.as_str()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        if name == axum::http::header::CONTENT_LENGTH {
+            continue; // written below, from the body held
+        }
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(body.len().to_string().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    if small > 0 {
+        out.extend_from_slice(body);
+    }
+    out
+}
+
+async fn exchange(
+    mut conn: Conn,
+    request: &[u8],
+    body: &Bytes,
+    method: &Method,
+) -> Result<Response<Body>, Failure> {
+    let sent = async {
+        conn.io.write_all(request).await?;
+        if body.len() > CHUNK {
+            conn.io.write_all(body).await?;
+        }
+        io::Result::Ok(())
+    };
+    if let Err(e) = sent.await {
+        return Err(Failure::BeforeAnswer(Error::Io(e)));
+    }
+    let mut received_any = false;
+    loop {
+        if !conn.buf.is_empty() {
+            received_any = true;
+            conn = match head(conn, method).map_err(Failure::Other)? {
+                Head::More(c) => c,
+                Head::Skipped(c) => {
+                    conn = c;
+                    continue;
+                }
+                Head::Done(res) => return Ok(res),
+            };
+        }
+        conn.buf.reserve(CHUNK);
+        match conn.io.read_buf(&mut conn.buf).await {
+            Ok(0) if received_any => {
+                return Err(Failure::Other(Error::Invalid(
+                    "the answer's head is incomplete",
+                )));
+            }
+            Ok(0) => return Err(Failure::BeforeAnswer(Error::Closed)),
+            Ok(_) => {}
+            Err(e) if received_any => return Err(Failure::Other(Error::Io(e))),
+            Err(e) => return Err(Failure::BeforeAnswer(Error::Io(e))),
+        }
+    }
+}
+
+enum Head {
+    /// More must be read.
+    More(Conn),
+    /// A 1xx head was skipped; the final head may follow in what was read.
+    Skipped(Conn),
+    Done(Response<Body>),
+}
+
+/// Parses the answer's head from `conn.buf` if it is complete.
+fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
+    let mut raw = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut parsed = httparse::Response::new(&mut raw);
+    let len = match parsed.parse(&conn.buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) if conn.buf.len() > MAX_HEAD => {
+            return Err(Error::Invalid("the answer's head is too large"));
+        }
+        Ok(httparse::Status::Partial) => return Ok(Head::More(conn)),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(Error::Invalid("the answer has too many headers"));
+        }
+        Err(_) => return Err(Error::Invalid("the answer's head is not HTTP/1.1")),
+    };
+    let code = parsed.code.unwrap_or(0);
+    let status = StatusCode::from_u16(code).map_err(|_| Error::Invalid("bad status code"))?;
+    if status == StatusCode::SWITCHING_PROTOCOLS {
+        return Err(Error::Invalid("the receiver switched protocols"));
+    }
+    if status.is_informational() {
+        conn.buf.advance(len);
+        return Ok(Head::Skipped(conn));
+    }
+    let http10 = parsed.version == Some(0);
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    let mut chunked = false;
+    let mut length: Option<u64> = None;
+    let mut close = http10;
+    for h in parsed.headers.iter() {
+        let name = HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| Error::Invalid("bad header name"))?;
+        let value =
+            HeaderValue::from_bytes(h.value).map_err(|_| Error::Invalid("bad header value"))?;
+        if name == axum::http::header::TRANSFER_ENCODING {
+            chunked = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.rsplit(',').next())
+                .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
+            if !chunked {
+                close = true; // another coding, read to the end
+            }
+        } else if name == axum::http::header::CONTENT_LENGTH {
+            let n = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(Error::Invalid("bad Content-Length"))?;
+            if length.is_some_and(|l| l != n) {
+                return Err(Error::Invalid("conflicting Content-Length"));
+            }
+            length = Some(n);
+        } else if name == axum::http::header::CONNECTION {
+            let v = value.to_str().unwrap_or("");
+            if v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")) {
+                close = true;
+            } else if http10
+                && v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
+            {
+                close = false;
+            }
+        }
+        headers.append(name, value);
+    }
+    conn.buf.advance(len);
+    let framing = if *method == Method::HEAD
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED
+    {
+        Framing::Length(0)
+    } else if chunked {
+        headers.remove(axum::http::header::CONTENT_LENGTH);
+        Framing::Chunked(Chunk::Size)
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        close = true;
+        Framing::Eof
+    };
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = status;
+    *res.version_mut() = Version::HTTP_11;
+    *res.headers_mut() = headers;
+    let body = match framing {
+        // The whole body is here already (small answers): hand it over, free the connection.
+        Framing::Length(n) if (conn.buf.len() as u64) >= n => {
+            let n = usize::try_from(n).unwrap_or(usize::MAX);
+            let bytes = conn.buf.split_to(n).freeze();
+            if !close {
+                checkin(conn);
+            }
+            Body::from(bytes)
+        }
+        framing => Body::new(Upstream {
+            conn: Some(conn),
+            framing,
+            reusable: !close,
+        }),
+    };
+    *res.body_mut() = body;
+    Ok(Head::Done(res))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    Length(u64),
+    Chunked(Chunk),
+    Eof,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chunk {
+    /// Expecting a size line.
+    Size,
+    /// Inside a chunk, this many bytes left, then CRLF.
+    Data(u64),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    /// After the last chunk: trailer lines up to an empty one.
+    Trailers,
+    Done,
+}
+
+/// The body of an answer, read from the connection as the caller's side asks for it.
+struct Upstream {
+    conn: Option<Conn>,
+    framing: Framing,
+    reusable: bool,
+}
+
+impl Upstream {
+    /// Reads more into the buffer; `Ok(0)` at the end of the connection.
+    fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let start = conn.buf.len();
+        conn.buf.resize(start + CHUNK, 0);
+        let mut rb = ReadBuf::new(&mut conn.buf[start..]);
+        let res = Pin::new(&mut conn.io).poll_read(cx, &mut rb);
+        let n = rb.filled().len();
+        conn.buf.truncate(start + n);
+        ready!(res)?;
+        Poll::Ready(Ok(n))
+    }
+
+    fn finish(&mut self) {
+        self.framing = Framing::Length(0);
+        if let Some(conn) = self.conn.take()
+            && self.reusable
+        {
+            checkin(conn);
+        }
+    }
+
+    /// The next piece of body from what is buffered, or `None` if more must be read.
+    fn step(&mut self) -> Result<Option<Option<Bytes>>, io::Error> {
+        let bad = |m: &'static str| io::Error::new(io::ErrorKind::InvalidData, m);
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(Some(None));
+        };
+        match self.framing {
+            Framing::Length(0) => {
+                self.finish();
+                Ok(Some(None))
+            }
+            Framing::Length(n) => {
+                if conn.buf.is_empty() {
+                    return Ok(None);
+                }
+                let take = usize::try_from(n).unwrap_or(usize::MAX).min(conn.buf.len());
+                self.framing = Framing::Length(n - take as u64);
+                Ok(Some(Some(conn.buf.split_to(take).freeze())))
+            }
+            Framing::Eof => {
+                if conn.buf.is_empty() {
+                    return Ok(None);
+                }
+                Ok(Some(Some(conn.buf.split().freeze())))
+            }
+            Framing::Chunked(Chunk::Size) => {
+                let Some(end) = find_crlf(&conn.buf) else {
+                    return if conn.buf.len() > 4096 {
+                        Err(bad("chunk size line too long"))
+                    } else {
+                        Ok(None)
+                    };
+                };
+                let line =
+                    std::str::from_utf8(&conn.buf[..end]).map_err(|_| bad("bad chunk size"))?;
+                let hex = line.split(';').next().unwrap_or("").trim();
+                let size = u64::from_str_radix(hex, 16).map_err(|_| bad("bad chunk size"))?;
+                conn.buf.advance(end + 2);
+                self.framing = Framing::Chunked(if size == 0 {
+                    Chunk::Trailers
+                } else {
+                    Chunk::Data(size)
+                });
+                self.step()
+            }
+            Framing::Chunked(Chunk::Data(n)) => {
+                if conn.buf.is_empty() {
+                    return Ok(None);
+                }
+                let take = usize::try_from(n).unwrap_or(usize::MAX).min(conn.buf.len());
+                let left = n - take as u64;
+                self.framing = Framing::Chunked(if left == 0 {
+                    Chunk::DataEnd
+                } else {
+                    Chunk::Data(left)
+                });
+                Ok(Some(Some(conn.buf.split_to(take).freeze())))
+            }
+            Framing::Chunked(Chunk::DataEnd) => {
+                if conn.buf.len() < 2 {
+                    return Ok(None);
+                }
+                if &conn.buf[..2] != b"\r\n" {
+                    return Err(bad("chunk not followed by CRLF"));
+                }
+                conn.buf.advance(2);
+                self.framing = Framing::Chunked(Chunk::Size);
+                self.step()
+            }
+            Framing::Chunked(Chunk::Trailers) => {
+                let Some(end) = find_crlf(&conn.buf) else {
+                    return if conn.buf.len() > MAX_HEAD {
+                        Err(bad("trailers too large"))
+                    } else {
+                        Ok(None)
+                    };
+                };
+                conn.buf.advance(end + 2);
+                if end == 0 {
+                    self.framing = Framing::Chunked(Chunk::Done);
+                }
+                self.step()
+            }
+            Framing::Chunked(Chunk::Done) => {
+                self.finish();
+                Ok(Some(None))
+            }
+        }
+    }
+}
+
+fn find_crlf(buf: &[u8]) -> Option<usize> {
+    buf.windows(2).position(|w| w == b"\r\n")
+}
+
+impl http_body::Body for Upstream {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        loop {
+            match self.step() {
+                Ok(Some(Some(data))) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                Ok(Some(None)) => return Poll::Ready(None),
+                Ok(None) => {}
+                Err(e) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+            let framing = self.framing;
+            let Some(conn) = self.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(Self::poll_fill(conn, cx)) {
+                Ok(0) if framing == Framing::Eof => {
+                    self.conn = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the receiver closed the connection in the middle of the body",
+                    ))));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.conn = None;
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.conn.is_none() || self.framing == Framing::Length(0)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match self.framing {
+            Framing::Length(n) => http_body::SizeHint::with_exact(n),
+            _ => http_body::SizeHint::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
