@@ -20,11 +20,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::server::serve_connection;
+use crate::server::{App, serve_connection};
 use crate::shutdown::Shutdown;
 
 /// A loop busy at least this fraction of the time takes new connections only if every loop is.
@@ -144,7 +143,7 @@ fn choose(loads: impl Iterator<Item = f64>) -> usize {
 /// Accepts on `listener` until `shutdown`, serving connections on this loop or handing them to
 /// the others (`peers[0]` must be this loop's own). Returns once this loop's connections are
 /// done; dropping the inboxes tells the other loops that no more connections come.
-pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Router, shutdown: Shutdown) {
+pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Arc<App>, shutdown: Shutdown) {
     let (done_tx, done_rx) = tokio::sync::watch::channel(());
     let stop = shutdown.clone().wait();
     tokio::pin!(stop);
@@ -191,7 +190,7 @@ pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Router, shutdo
 /// done.
 pub async fn run_loop(
     mut inbox: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-    app: Router,
+    app: Arc<App>,
     shutdown: Shutdown,
 ) {
     let (done_tx, done_rx) = tokio::sync::watch::channel(());

@@ -200,24 +200,34 @@ pub async fn token(
     Path(name): Path<String>,
     req: axum::extract::Request,
 ) -> Result<Response, RuntimeError> {
+    token_for(&state, req.headers(), &name).await
+}
+
+/// The token API's answer for credential `name` (what [`token`] does; called directly by the
+/// server's fast path).
+pub async fn token_for(
+    state: &AppState,
+    headers: &HeaderMap,
+    name: &str,
+) -> Result<Response, RuntimeError> {
     authorize(
-        &state,
-        req.headers(),
+        state,
+        headers,
         Role::AccessTokenRead,
         "obtain access tokens",
     )
     .await?;
     let (_, t) = state
         .tokens
-        .token(&name)
+        .token(name)
         .await
-        .map_err(|f| RuntimeError::from_failure(&name, &f))?;
+        .map_err(|f| RuntimeError::from_failure(name, &f))?;
     let answer = TokenAnswer {
         access_token: t.token.access_token.expose_secret(),
         token_type: &t.token.token_type,
         expires_in: t.remaining(Instant::now()).as_secs(),
         expires_at: rfc3339(t.expires_at_unix_ms),
-        credential: &name,
+        credential: name,
     };
     let mut res = axum::Json(answer).into_response();
     no_store(&mut res);

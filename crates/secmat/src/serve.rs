@@ -61,7 +61,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     // One event loop per thread; loop 0 accepts and packs connections onto the loops (see
     // `loops`). The main thread only waits.
-    let app = server::router(state.clone());
+    let app = server::App::new(state.clone());
     let gauges: Vec<Arc<LoopGauge>> = (0..config.threads).map(|_| Arc::default()).collect();
     let mut peers = vec![loops::own(gauges[0].clone())];
     let mut threads = Vec::new();

@@ -1,15 +1,14 @@
-//! The HTTP server: routes, the access log, and how one connection is served
-//! ([`serve_connection`], hyper's HTTP/1.1 server around the axum router). [`crate::loops`]
-//! spreads connections over event loops.
+//! The HTTP server: routes ([`router`]), the service in front of them ([`App`]: the two hot paths
+//! dispatched directly, the access log), and how one connection is served ([`serve_connection`],
+//! hyper's HTTP/1.1 server). [`crate::loops`] spreads connections over event loops.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
-use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use hyper::body::Incoming;
@@ -22,9 +21,10 @@ use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::{api, gateway, metrics, runtime};
 
-/// Every route secmat serves.
+/// Every route secmat serves. (`/gateway/…` and `GET /runtime/v1/tokens/{name}` are answered by
+/// [`App`] before the router sees them, with the same handlers.)
 pub fn router(state: Arc<AppState>) -> Router {
-    let routes = Router::new()
+    Router::new()
         .route("/", get(crate::monitor::root))
         .merge(crate::monitor::router())
         .route("/healthz", get(|| async { "ok\n" }))
@@ -44,15 +44,78 @@ pub fn router(state: Arc<AppState>) -> Router {
             any(|| async {
                 ApiError::NotFound("No such API; the Security Content API is at /api/v1.".into())
             }),
-        );
-    // The log filter is fixed at start-up: without the access log, the layer (a boxed future
-    // per request) is left out altogether rather than skipped on every request.
-    let routes = if tracing::enabled!(target: "secmat::access", tracing::Level::INFO) {
-        routes.layer(middleware::from_fn(access_log))
-    } else {
-        routes
-    };
-    routes.with_state(state)
+        )
+        .with_state(state)
+}
+
+/// What serves every request: the router, except for the two hot paths, which go straight to
+/// their handlers (no routing table, no per-request boxing or extensions); the access log
+/// around both.
+pub struct App {
+    router: Router,
+    state: Arc<AppState>,
+    /// Fixed at start-up with the log filter.
+    access_log: bool,
+}
+
+impl App {
+    /// Serves `state`.
+    pub fn new(state: Arc<AppState>) -> Arc<Self> {
+        Arc::new(Self {
+            router: router(state.clone()),
+            state,
+            access_log: tracing::enabled!(target: "secmat::access", tracing::Level::INFO),
+        })
+    }
+
+    /// Answers one request from `peer`.
+    pub async fn handle(&self, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+        if !self.access_log {
+            return self.dispatch(peer, req).await;
+        }
+        // One line per request: method, path, status, duration. Never headers (they carry
+        // credentials) and never the query string (it may carry anything a client put there).
+        let started = Instant::now();
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+        let res = self.dispatch(peer, req).await;
+        if path != "/healthz" && path != "/readyz" {
+            let ms = started.elapsed().as_secs_f64() * 1000.0;
+            tracing::info!(target: "secmat::access", %method, %path, status = res.status().as_u16(), duration_ms = format_args!("{ms:.2}"), "request");
+        }
+        res
+    }
+
+    async fn dispatch(&self, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+        let path = req.uri().path();
+        if path.starts_with("/gateway/") {
+            return gateway::forward_request(&self.state, peer, req.map(Body::new)).await;
+        }
+        if req.method() == Method::GET
+            && let Some(name) = token_name(path)
+        {
+            return runtime::token_for(&self.state, req.headers(), &name)
+                .await
+                .into_response();
+        }
+        let mut req = req.map(Body::new);
+        req.extensions_mut().insert(ConnectInfo(peer));
+        match tower_service::Service::call(&mut self.router.clone(), req).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// The credential name of `/runtime/v1/tokens/{name}`, decoded as the router would; `None`
+/// when the path is anything else (the router then answers).
+fn token_name(path: &str) -> Option<std::borrow::Cow<'_, str>> {
+    let name = path.strip_prefix("/runtime/v1/tokens/")?;
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()
 }
 
 /// Ready when the store answers.
@@ -64,21 +127,6 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
         }
     }
-}
-
-/// One line per request: method, path, status, duration. Never headers (they carry credentials)
-/// and never the query string (it may carry anything a client put there).
-async fn access_log(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let res = next.run(req).await;
-    let status = res.status().as_u16();
-    let ms = started.elapsed().as_secs_f64() * 1000.0;
-    if path != "/healthz" && path != "/readyz" {
-        tracing::info!(target: "secmat::access", %method, %path, status, duration_ms = format_args!("{ms:.2}"), "request");
-    }
-    res
 }
 
 /// Binds the listening socket (`SO_REUSEADDR`, so a restart does not wait for old connections).
@@ -97,18 +145,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves one connection: HTTP/1.1 with keep-alive, until the client closes it or `shutdown`
 /// fires (then the request in flight is finished and the connection closed).
 ///
-/// Each request gets the caller's address as axum's `ConnectInfo` (for `X-Forwarded-For`).
 pub async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
-    app: Router,
+    app: Arc<App>,
     shutdown: Shutdown,
 ) {
     let _ = stream.set_nodelay(true);
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let mut req = req.map(Body::new);
-        req.extensions_mut().insert(ConnectInfo(peer));
-        tower_service::Service::call(&mut app.clone(), req)
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(app.handle(peer, req).await) }
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);

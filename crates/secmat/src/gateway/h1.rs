@@ -75,7 +75,7 @@ struct Idle {
 }
 
 thread_local! {
-    /// This thread's idle connections by `host:port`.
+    /// This thread's idle connections by the receiver's authority (`host:port`).
     static POOL: RefCell<HashMap<String, Vec<Idle>>> = RefCell::new(HashMap::new());
 }
 
@@ -121,8 +121,8 @@ fn checkin(conn: Conn) {
     });
 }
 
-/// `host:port` of an `http` URI.
-fn key(uri: &Uri) -> Option<String> {
+/// Where to connect for an `http` URI: `host:port`.
+fn address(uri: &Uri) -> Option<String> {
     let host = uri.host()?;
     let port = uri.port_u16().unwrap_or(80);
     Some(if host.contains(':') && !host.starts_with('[') {
@@ -141,20 +141,25 @@ pub async fn send(
     body: &Bytes,
     connect_timeout: Duration,
 ) -> Result<Response<Body>, Error> {
-    let key = key(uri).ok_or(Error::Invalid("the address has no host"))?;
+    // The pool is keyed by the address's authority as written (no allocation per request).
+    let key = uri
+        .authority()
+        .map(|a| a.as_str())
+        .ok_or(Error::Invalid("the address has no host"))?;
     let request = encode(method, uri, headers, body);
     let idempotent = matches!(
         *method,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
     );
-    if let Some(conn) = checkout(&key) {
+    if let Some(conn) = checkout(key) {
         match exchange(conn, &request, body, method).await {
             Err(Failure::BeforeAnswer(_)) if idempotent => {} // try a new connection
             Err(Failure::BeforeAnswer(e) | Failure::Other(e)) => return Err(e),
             Ok(res) => return Ok(res),
         }
     }
-    let io = tokio::time::timeout(connect_timeout, TcpStream::connect(&key))
+    let to = address(uri).ok_or(Error::Invalid("the address has no host"))?;
+    let io = tokio::time::timeout(connect_timeout, TcpStream::connect(&to))
         .await
         .map_err(|_| Error::Connect(io::ErrorKind::TimedOut.into()))?
         .map_err(Error::Connect)?;
@@ -162,7 +167,7 @@ pub async fn send(
     let conn = Conn {
         io,
         buf: BytesMut::with_capacity(CHUNK),
-        key,
+        key: key.to_owned(),
     };
     exchange(conn, &request, body, method)
         .await

@@ -67,6 +67,10 @@ const HOP_BY_HOP: [&str; 8] = [
     "proxy-authenticate",
 ];
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Body>;
 
 /// Counters of one channel.
@@ -349,19 +353,16 @@ fn upstream_headers(
             out.append(name.clone(), value.clone());
         }
     }
-    let xff = match incoming
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-    {
+    let xff = match incoming.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
         None => Some(peer_value(peer.ip())),
     };
     if let Some(v) = xff {
-        out.insert("x-forwarded-for", v);
+        out.insert(X_FORWARDED_FOR, v);
     }
-    out.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Some(host) = incoming.get(header::HOST) {
-        out.insert("x-forwarded-host", host.clone());
+        out.insert(X_FORWARDED_HOST, host.clone());
     }
     out.insert(header::AUTHORIZATION, bearer(token)?);
     Ok(out)
@@ -453,6 +454,11 @@ pub async fn forward(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
+    forward_request(&state, peer, req).await
+}
+
+/// Forwards `req` from `peer` (what [`forward`] does; called directly by the server's fast path).
+pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let Some((name, rest)) = split_path(parts.uri.path()) else {
         return fail(
@@ -461,7 +467,7 @@ pub async fn forward(
             "use /gateway/{channel}/{path}",
         );
     };
-    let principal = match crate::api::authenticate(&state, &parts.headers).await {
+    let principal = match crate::api::authenticate(state, &parts.headers).await {
         Ok(p) => p,
         Err(e) => return crate::runtime::RuntimeError::from(e).into_response(),
     };
@@ -600,7 +606,7 @@ pub async fn forward(
         {
             // The receiver rejected this token: evict it unless someone already did, and
             // try once more with whatever token the cache has now.
-            reject(&state, &resolved, &token);
+            reject(state, &resolved, &token);
             stats.retries.fetch_add(1, Ordering::Relaxed);
             payload = Payload::Kept(kept);
             retried = true;
