@@ -122,6 +122,20 @@ struct Cached {
     until: Instant,
 }
 
+/// The last `Authorization` header one connection presented and whom it proved. A keep-alive
+/// connection that repeats it (as consumers do on every request) is not decoded and hashed
+/// again; the memo holds only as long as an entry of the verified-credentials cache would
+/// ([`CACHE_TTL`], and no change to the users).
+#[derive(Default)]
+pub struct ConnectionMemo(std::sync::Mutex<Option<Remembered>>);
+
+struct Remembered {
+    header: axum::http::HeaderValue,
+    principal: Arc<Principal>,
+    generation: i64,
+    until: Instant,
+}
+
 /// Verifies callers against the store's users, with the verified-credentials cache.
 pub struct AuthService {
     store: Arc<dyn Store>,
@@ -171,6 +185,38 @@ impl AuthService {
         let text = std::str::from_utf8(&buf.0[..buf.1]).map_err(|_| AuthError::Invalid)?;
         let (user, password) = text.split_once(':').ok_or(AuthError::Invalid)?;
         self.verify(user, password).await
+    }
+
+    /// [`AuthService::authenticate`], remembering the outcome for the connection `memo` belongs to.
+    pub async fn authenticate_on(
+        &self,
+        memo: &ConnectionMemo,
+        header: Option<&axum::http::HeaderValue>,
+    ) -> Result<Arc<Principal>, AuthError> {
+        let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
+        if let Some(h) = header
+            && let Ok(m) = memo.0.lock()
+            && let Some(r) = m.as_ref()
+            && r.generation == generation
+            && bool::from(r.header.as_bytes().ct_eq(h.as_bytes()))
+            && r.until > Instant::now()
+        {
+            return Ok(r.principal.clone());
+        }
+        let principal = self
+            .authenticate(header.map(|v| v.to_str().unwrap_or("")))
+            .await?;
+        if let Some(h) = header
+            && let Ok(mut m) = memo.0.lock()
+        {
+            *m = Some(Remembered {
+                header: h.clone(),
+                principal: principal.clone(),
+                generation,
+                until: Instant::now() + CACHE_TTL,
+            });
+        }
+        Ok(principal)
     }
 
     /// Verifies a user name and password (also used by the web monitor's sign-in).

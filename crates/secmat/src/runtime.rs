@@ -174,13 +174,17 @@ async fn authorize(
     if p.has(role) {
         Ok(())
     } else {
-        Err(ApiError::Forbidden(format!(
-            "User '{}' is not allowed to {what}: the role '{}' is required.",
-            p.name,
-            role.as_str()
-        ))
-        .into())
+        Err(forbidden(&p, role, what))
     }
+}
+
+fn forbidden(p: &crate::auth::Principal, role: Role, what: &str) -> RuntimeError {
+    ApiError::Forbidden(format!(
+        "User '{}' is not allowed to {what}: the role '{}' is required.",
+        p.name,
+        role.as_str()
+    ))
+    .into()
 }
 
 /// The token API's answer.
@@ -200,23 +204,21 @@ pub async fn token(
     Path(name): Path<String>,
     req: axum::extract::Request,
 ) -> Result<Response, RuntimeError> {
-    token_for(&state, req.headers(), &name).await
+    token_for(&state, None, req.headers(), &name).await
 }
 
 /// The token API's answer for credential `name` (what [`token`] does; called directly by the
-/// server's fast path).
+/// server's fast path, with the connection's authentication memo).
 pub async fn token_for(
     state: &AppState,
+    memo: Option<&crate::auth::ConnectionMemo>,
     headers: &HeaderMap,
     name: &str,
 ) -> Result<Response, RuntimeError> {
-    authorize(
-        state,
-        headers,
-        Role::AccessTokenRead,
-        "obtain access tokens",
-    )
-    .await?;
+    let p = crate::api::authenticate_on(state, memo, headers).await?;
+    if !p.has(Role::AccessTokenRead) {
+        return Err(forbidden(&p, Role::AccessTokenRead, "obtain access tokens"));
+    }
     let (_, t) = state
         .tokens
         .token(name)

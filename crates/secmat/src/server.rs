@@ -16,6 +16,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+use crate::auth::ConnectionMemo;
 use crate::odata::ApiError;
 use crate::shutdown::Shutdown;
 use crate::state::AppState;
@@ -68,16 +69,21 @@ impl App {
         })
     }
 
-    /// Answers one request from `peer`.
-    pub async fn handle(&self, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+    /// Answers one request from `peer` on the connection `memo` belongs to.
+    pub async fn handle(
+        &self,
+        peer: SocketAddr,
+        memo: &ConnectionMemo,
+        req: hyper::Request<Incoming>,
+    ) -> Response {
         if !self.access_log {
-            return self.dispatch(peer, req).await;
+            return self.dispatch(peer, memo, req).await;
         }
         // One line per request: method, path, status, duration. Never headers (they carry
         // credentials) and never the query string (it may carry anything a client put there).
         let started = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        let res = self.dispatch(peer, req).await;
+        let res = self.dispatch(peer, memo, req).await;
         if path != "/healthz" && path != "/readyz" {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
             tracing::info!(target: "secmat::access", %method, %path, status = res.status().as_u16(), duration_ms = format_args!("{ms:.2}"), "request");
@@ -85,15 +91,21 @@ impl App {
         res
     }
 
-    async fn dispatch(&self, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+    async fn dispatch(
+        &self,
+        peer: SocketAddr,
+        memo: &ConnectionMemo,
+        req: hyper::Request<Incoming>,
+    ) -> Response {
         let path = req.uri().path();
         if path.starts_with("/gateway/") {
-            return gateway::forward_request(&self.state, peer, req.map(Body::new)).await;
+            return gateway::forward_request(&self.state, peer, Some(memo), req.map(Body::new))
+                .await;
         }
         if req.method() == Method::GET
             && let Some(name) = token_name(path)
         {
-            return runtime::token_for(&self.state, req.headers(), &name)
+            return runtime::token_for(&self.state, Some(memo), req.headers(), &name)
                 .await
                 .into_response();
         }
@@ -152,9 +164,10 @@ pub async fn serve_connection(
     shutdown: Shutdown,
 ) {
     let _ = stream.set_nodelay(true);
+    let memo = Arc::new(ConnectionMemo::default());
     let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(app.handle(peer, req).await) }
+        let (app, memo) = (app.clone(), memo.clone());
+        async move { Ok::<_, std::convert::Infallible>(app.handle(peer, &memo, req).await) }
     });
     let conn =
         hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);

@@ -53,10 +53,26 @@ pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Arc<Principal>, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or(""));
-    state.auth.authenticate(value).await.map_err(|e| match e {
+    authenticate_on(state, None, headers).await
+}
+
+/// [`authenticate`], with the connection's memo when the caller has one (the hot paths).
+pub async fn authenticate_on(
+    state: &AppState,
+    memo: Option<&crate::auth::ConnectionMemo>,
+    headers: &HeaderMap,
+) -> Result<Arc<Principal>, ApiError> {
+    let header = headers.get(header::AUTHORIZATION);
+    let result = match memo {
+        Some(memo) => state.auth.authenticate_on(memo, header).await,
+        None => {
+            state
+                .auth
+                .authenticate(header.map(|v| v.to_str().unwrap_or("")))
+                .await
+        }
+    };
+    result.map_err(|e| match e {
         crate::auth::AuthError::Store => ApiError::Unavailable,
         other => ApiError::Unauthorized(format!("Authentication failed: {other}.")),
     })

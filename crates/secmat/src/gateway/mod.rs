@@ -325,47 +325,42 @@ fn upstream_uri(address: &str, rest: &str, query: Option<&str>) -> Result<Uri, B
     })
 }
 
-/// Headers for the receiver: the caller's, minus hop-by-hop, credentials and `skip`, plus the
-/// forwarding headers and the bearer token.
-fn upstream_headers(
-    incoming: &HeaderMap,
-    skip: Option<&str>,
-    peer: SocketAddr,
-    token: &Arc<CachedToken>,
-) -> Result<HeaderMap, Box<Response>> {
-    let mut out = HeaderMap::with_capacity(incoming.len() + 4);
-    let listed: Vec<HeaderName> = incoming
+/// Turns the caller's headers into the receiver's, in place: hop-by-hop headers, the caller's
+/// credentials, `Host` and `skip` (the dynamic credential header) go; `X-Forwarded-For`, `-Proto`
+/// and `-Host` come. The bearer token is added per attempt.
+fn forwarded_headers(headers: &mut HeaderMap, skip: Option<&str>, peer: SocketAddr) {
+    let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|n| HeaderName::try_from(n.trim()).ok())
         .collect();
-    for (name, value) in incoming {
-        let n = name.as_str();
-        let drop = HOP_BY_HOP.contains(&n)
-            || listed.contains(name)
-            || name == header::AUTHORIZATION
-            || name == header::PROXY_AUTHORIZATION
-            || name == header::HOST
-            || skip.is_some_and(|s| n.eq_ignore_ascii_case(s));
-        if !drop {
-            out.append(name.clone(), value.clone());
-        }
+    let host = headers.remove(header::HOST);
+    let mut drop: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            HOP_BY_HOP.contains(&name.as_str())
+                || skip.is_some_and(|s| name.as_str().eq_ignore_ascii_case(s))
+        })
+        .cloned()
+        .collect();
+    drop.extend(listed);
+    drop.extend([header::AUTHORIZATION, header::PROXY_AUTHORIZATION]);
+    for name in drop {
+        headers.remove(name);
     }
-    let xff = match incoming.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
+    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
         None => Some(peer_value(peer.ip())),
     };
     if let Some(v) = xff {
-        out.insert(X_FORWARDED_FOR, v);
+        headers.insert(X_FORWARDED_FOR, v);
     }
-    out.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-    if let Some(host) = incoming.get(header::HOST) {
-        out.insert(X_FORWARDED_HOST, host.clone());
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST, host);
     }
-    out.insert(header::AUTHORIZATION, bearer(token)?);
-    Ok(out)
 }
 
 thread_local! {
@@ -454,12 +449,18 @@ pub async fn forward(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     req: Request,
 ) -> Response {
-    forward_request(&state, peer, req).await
+    forward_request(&state, peer, None, req).await
 }
 
-/// Forwards `req` from `peer` (what [`forward`] does; called directly by the server's fast path).
-pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -> Response {
-    let (parts, body) = req.into_parts();
+/// Forwards `req` from `peer` (what [`forward`] does; called directly by the server's fast path,
+/// with the connection's authentication memo).
+pub async fn forward_request(
+    state: &AppState,
+    peer: SocketAddr,
+    memo: Option<&crate::auth::ConnectionMemo>,
+    req: Request,
+) -> Response {
+    let (mut parts, body) = req.into_parts();
     let Some((name, rest)) = split_path(parts.uri.path()) else {
         return fail(
             StatusCode::NOT_FOUND,
@@ -467,7 +468,7 @@ pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -
             "use /gateway/{channel}/{path}",
         );
     };
-    let principal = match crate::api::authenticate(state, &parts.headers).await {
+    let principal = match crate::api::authenticate_on(state, memo, &parts.headers).await {
         Ok(p) => p,
         Err(e) => return crate::runtime::RuntimeError::from(e).into_response(),
     };
@@ -495,14 +496,14 @@ pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -
     };
     let (channel, stats) = (&known.spec, &known.stats);
     let (credential, skip) = match channel.credential() {
-        CredentialRef::Fixed(c) => (c.to_owned(), None),
+        CredentialRef::Fixed(c) => (std::borrow::Cow::Borrowed(c), None),
         CredentialRef::Header(h) => match parts
             .headers
             .get(h)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.is_empty())
         {
-            Some(v) => (v.to_owned(), Some(h)),
+            Some(v) => (std::borrow::Cow::Owned(v.to_owned()), Some(h)),
             None => {
                 return fail(
                     StatusCode::BAD_REQUEST,
@@ -523,6 +524,8 @@ pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -
         Ok(p) => p,
         Err(r) => return r,
     };
+    let mut headers = std::mem::take(&mut parts.headers);
+    forwarded_headers(&mut headers, skip, peer);
     let mut retried = false;
     loop {
         let (resolved, token) =
@@ -537,8 +540,8 @@ pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -
                     );
                 }
             };
-        let headers = match upstream_headers(&parts.headers, skip, peer, &token) {
-            Ok(h) => h,
+        match bearer(&token) {
+            Ok(v) => headers.insert(header::AUTHORIZATION, v),
             Err(r) => return *r,
         };
         let (replay, stream) = match std::mem::replace(&mut payload, Payload::Kept(Bytes::new())) {
@@ -563,7 +566,7 @@ pub async fn forward_request(state: &AppState, peer: SocketAddr, req: Request) -
                     let mut upstream = Request::new(body);
                     *upstream.method_mut() = parts.method.clone();
                     *upstream.uri_mut() = uri.clone();
-                    *upstream.headers_mut() = headers;
+                    *upstream.headers_mut() = headers.clone();
                     gw.client()
                         .request(upstream)
                         .await
