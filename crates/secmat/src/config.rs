@@ -50,7 +50,8 @@ pub struct ServeArgs {
     /// [default: DATA_DIR/master.key, generated on first start].
     #[arg(long, env = "SECMAT_MASTER_KEY_FILE", value_name = "FILE")]
     pub master_key_file: Option<PathBuf>,
-    /// Threads serving HTTP, each with its own event loop and listener [default: one per core].
+    /// Threads serving HTTP, one event loop each; connections fill the first loop that keeps up
+    /// [default: one per core].
     #[arg(long, env = "SECMAT_THREADS", value_name = "N")]
     pub threads: Option<usize>,
     /// Seconds a token request may take in all, retries included [default: 60].

@@ -15,15 +15,16 @@
 //! Connections keep the loop they were given. Shutdown stops the accepting and lets every loop
 //! finish the requests in flight.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
-use crate::server::{App, serve_connection};
 use crate::shutdown::Shutdown;
 
 /// A loop busy at least this fraction of the time takes new connections only if every loop is.
@@ -140,12 +141,26 @@ fn choose(loads: impl Iterator<Item = f64>) -> usize {
     least.0
 }
 
+/// Serves one connection to its end (in `secmat serve`: [`crate::server::serve_connection`],
+/// which also watches the shutdown signal).
+pub type Handler =
+    Arc<dyn Fn(TcpStream, SocketAddr) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Serves a connection on this loop; `done` is dropped when it ends.
+fn spawn(handler: &Handler, stream: TcpStream, peer: SocketAddr, done: watch::Receiver<()>) {
+    let serving = handler(stream, peer);
+    tokio::spawn(async move {
+        serving.await;
+        drop(done);
+    });
+}
+
 /// Accepts on `listener` until `shutdown`, serving connections on this loop or handing them to
 /// the others (`peers[0]` must be this loop's own). Returns once this loop's connections are
 /// done; dropping the inboxes tells the other loops that no more connections come.
-pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Arc<App>, shutdown: Shutdown) {
-    let (done_tx, done_rx) = tokio::sync::watch::channel(());
-    let stop = shutdown.clone().wait();
+pub async fn accept(listener: TcpListener, peers: Vec<Peer>, handler: Handler, shutdown: Shutdown) {
+    let (done_tx, done_rx) = watch::channel(());
+    let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
         let (stream, peer_addr) = tokio::select! {
@@ -161,23 +176,15 @@ pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Arc<App>, shut
             () = &mut stop => break,
         };
         let chosen = choose(peers.iter().map(|p| p.gauge.load()));
-        match &peers[chosen].inbox {
-            None => {
-                let (app, shutdown, done) = (app.clone(), shutdown.clone(), done_rx.clone());
-                tokio::spawn(async move {
-                    serve_connection(stream, peer_addr, app, shutdown).await;
-                    drop(done);
-                });
-            }
-            Some(inbox) => {
-                // Hand it over: out of this loop's reactor, into the other's.
-                match stream.into_std() {
-                    Ok(s) => {
-                        let _ = inbox.send((s, peer_addr));
-                    }
-                    Err(e) => tracing::debug!(error = %e, "cannot hand a connection over"),
+        match peers.get(chosen).and_then(|p| p.inbox.as_ref()) {
+            None => spawn(&handler, stream, peer_addr, done_rx.clone()),
+            // Hand it over: out of this loop's reactor, into the other's.
+            Some(inbox) => match stream.into_std() {
+                Ok(s) => {
+                    let _ = inbox.send((s, peer_addr));
                 }
-            }
+                Err(e) => tracing::debug!(error = %e, "cannot hand a connection over"),
+            },
         }
     }
     drop(peers);
@@ -190,23 +197,14 @@ pub async fn accept(listener: TcpListener, peers: Vec<Peer>, app: Arc<App>, shut
 /// done.
 pub async fn run_loop(
     mut inbox: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-    app: Arc<App>,
-    shutdown: Shutdown,
+    handler: Handler,
 ) {
-    let (done_tx, done_rx) = tokio::sync::watch::channel(());
+    let (done_tx, done_rx) = watch::channel(());
     while let Some((stream, peer_addr)) = inbox.recv().await {
-        let stream = match TcpStream::from_std(stream) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(error = %e, "cannot take over a connection");
-                continue;
-            }
-        };
-        let (app, shutdown, done) = (app.clone(), shutdown.clone(), done_rx.clone());
-        tokio::spawn(async move {
-            serve_connection(stream, peer_addr, app, shutdown).await;
-            drop(done);
-        });
+        match TcpStream::from_std(stream) {
+            Ok(s) => spawn(&handler, s, peer_addr, done_rx.clone()),
+            Err(e) => tracing::debug!(error = %e, "cannot take over a connection"),
+        }
     }
     drop(done_rx);
     done_tx.closed().await;
@@ -252,5 +250,71 @@ mod tests {
         }
         let half = g.at(t);
         assert!((0.4..0.6).contains(&half), "{half}");
+    }
+
+    /// A handler that answers with the name of the thread serving the connection.
+    fn thread_namer() -> Handler {
+        Arc::new(|mut stream, _| {
+            Box::pin(async move {
+                use tokio::io::AsyncWriteExt as _;
+                let name = std::thread::current().name().unwrap_or("?").to_owned();
+                let _ = stream.write_all(name.as_bytes()).await;
+            })
+        })
+    }
+
+    async fn served_by(addr: SocketAddr) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut name = String::new();
+        s.read_to_string(&mut name).await.unwrap();
+        name
+    }
+
+    #[tokio::test]
+    async fn a_busy_loop_hands_new_connections_to_the_next_and_shutdown_ends_both() {
+        let (trigger, shutdown) = crate::shutdown::channel();
+        let (busy, other) = (
+            Arc::new(LoopGauge::default()),
+            Arc::new(LoopGauge::default()),
+        );
+        let (peer, inbox) = peer(other);
+        let handler = thread_namer();
+        let h = handler.clone();
+        let second = std::thread::Builder::new()
+            .name("loop-1".into())
+            .spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(run_loop(inbox, h));
+            })
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = tokio::spawn(accept(
+            listener,
+            vec![own(busy.clone()), peer],
+            handler,
+            shutdown,
+        ));
+        let here = std::thread::current().name().unwrap_or("?").to_owned();
+        assert_eq!(
+            served_by(addr).await,
+            here,
+            "an idle first loop serves it itself"
+        );
+        // The first loop has been awake for ever: the next connection goes to the second.
+        busy.load.store(1f64.to_bits(), Ordering::Relaxed);
+        busy.awake.store(true, Ordering::Relaxed);
+        assert_eq!(served_by(addr).await, "loop-1");
+        trigger.trigger();
+        acceptor.await.unwrap();
+        second.join().unwrap();
+        assert!(
+            TcpStream::connect(addr).await.is_err(),
+            "no longer listening"
+        );
     }
 }

@@ -62,22 +62,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // One event loop per thread; loop 0 accepts and packs connections onto the loops (see
     // `loops`). The main thread only waits.
     let app = server::App::new(state.clone());
+    let stop = signal.clone();
+    let handler: loops::Handler = Arc::new(move |stream, peer| {
+        Box::pin(server::serve_connection(
+            stream,
+            peer,
+            app.clone(),
+            stop.clone(),
+        ))
+    });
     let gauges: Vec<Arc<LoopGauge>> = (0..config.threads).map(|_| Arc::default()).collect();
     let mut peers = vec![loops::own(gauges[0].clone())];
     let mut threads = Vec::new();
     for (i, gauge) in gauges.iter().enumerate().skip(1) {
         let (peer, inbox) = loops::peer(gauge.clone());
         peers.push(peer);
-        let (app, stop) = (app.clone(), signal.clone());
+        let handler = handler.clone();
         threads.push(event_loop(i, gauge.clone(), async move {
-            loops::run_loop(inbox, app, stop).await;
+            loops::run_loop(inbox, handler).await;
             Ok(())
         })?);
     }
     let listener = listener.into_std()?;
     threads.push(event_loop(0, gauges[0].clone(), async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
-        loops::accept(listener, peers, app, signal).await;
+        loops::accept(listener, peers, handler, signal).await;
         Ok(())
     })?);
     let joined = tokio::task::spawn_blocking(move || {
