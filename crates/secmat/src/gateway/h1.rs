@@ -291,6 +291,7 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
     let http10 = parsed.version == Some(0);
     let mut headers = HeaderMap::with_capacity(parsed.headers.len());
     let mut chunked = false;
+    let mut other_coding = false;
     let mut length: Option<u64> = None;
     let mut close = http10;
     for h in parsed.headers.iter() {
@@ -304,9 +305,7 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
                 .ok()
                 .and_then(|v| v.rsplit(',').next())
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
-            if !chunked {
-                close = true; // another coding, read to the end
-            }
+            other_coding = !chunked; // then the body runs to the end (RFC 9112 §6.3)
         } else if name == axum::http::header::CONTENT_LENGTH {
             let n = value
                 .to_str()
@@ -339,6 +338,10 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
     } else if chunked {
         headers.remove(axum::http::header::CONTENT_LENGTH);
         Framing::Chunked(Chunk::Size)
+    } else if other_coding {
+        headers.remove(axum::http::header::CONTENT_LENGTH);
+        close = true;
+        Framing::Eof
     } else if let Some(n) = length {
         Framing::Length(n)
     } else {

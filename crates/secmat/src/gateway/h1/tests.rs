@@ -165,7 +165,16 @@ async fn bodies_without_length_run_to_the_end_and_close_is_honoured() {
     let eof: &[u8] = b"HTTP/1.1 200 OK\r\n\r\nuntil the end";
     let close: &[u8] = b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 1\r\n\r\nc";
     let http10: &[u8] = b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\n10";
-    let script = vec![(eof, true), (close, true), (http10, true), (OK, false)];
+    // A coding other than chunked: the length does not count, the end of the connection does.
+    let coded: &[u8] =
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 2\r\n\r\nabcdef";
+    let script = vec![
+        (eof, true),
+        (close, true),
+        (http10, true),
+        (coded, true),
+        (OK, false),
+    ];
     let (addr, seen) = receiver(script).await;
     assert_eq!(
         call(addr, Method::GET, b"").await,
@@ -173,10 +182,11 @@ async fn bodies_without_length_run_to_the_end_and_close_is_honoured() {
     );
     assert_eq!(call(addr, Method::GET, b"").await, (200, "c".into()));
     assert_eq!(call(addr, Method::GET, b"").await, (200, "10".into()));
+    assert_eq!(call(addr, Method::GET, b"").await, (200, "abcdef".into()));
     assert_eq!(call(addr, Method::GET, b"").await, (200, "ok".into()));
     assert_eq!(
         seen.lock().unwrap().connections,
-        4,
+        5,
         "none of those could be reused"
     );
 }
