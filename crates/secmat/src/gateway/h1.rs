@@ -27,7 +27,7 @@ use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Uri, Version};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, StatusCode, Version};
 use bytes::{Buf as _, Bytes, BytesMut};
 use http_body::Frame;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
@@ -121,10 +121,21 @@ fn checkin(conn: Conn) {
     });
 }
 
-/// Where to connect for an `http` URI: `host:port`.
-fn address(uri: &Uri) -> Option<String> {
-    let host = uri.host()?;
-    let port = uri.port_u16().unwrap_or(80);
+/// Where a request goes: the receiver's authority (`host[:port]`) and the request target, in
+/// pieces written one after the other (`/` when they are all empty), so that no URI has to be
+/// built and parsed per request.
+pub struct Target<'a> {
+    /// `host[:port]`.
+    pub authority: &'a str,
+    /// Path and query, in pieces.
+    pub path: [&'a str; 4],
+}
+
+/// Where to connect for an authority: `host:port`.
+fn address(authority: &str) -> Option<String> {
+    let a: axum::http::uri::Authority = authority.parse().ok()?;
+    let port = a.port_u16().unwrap_or(80);
+    let host = a.host();
     Some(if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
@@ -132,21 +143,18 @@ fn address(uri: &Uri) -> Option<String> {
     })
 }
 
-/// Sends `method uri` with `headers` and `body` to an `http` receiver and returns its answer,
-/// the body still to be read.
+/// Sends `method` to `target` with `headers` and `body` and returns the receiver's answer, the
+/// body still to be read.
 pub async fn send(
     method: &Method,
-    uri: &Uri,
+    target: &Target<'_>,
     headers: &HeaderMap,
     body: &Bytes,
     connect_timeout: Duration,
 ) -> Result<Response<Body>, Error> {
-    // The pool is keyed by the address's authority as written (no allocation per request).
-    let key = uri
-        .authority()
-        .map(|a| a.as_str())
-        .ok_or(Error::Invalid("the address has no host"))?;
-    let request = encode(method, uri, headers, body);
+    // The pool is keyed by the authority as written (no allocation per request).
+    let key = target.authority;
+    let request = encode(method, target, headers, body);
     let idempotent = matches!(
         *method,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
@@ -158,7 +166,7 @@ pub async fn send(
             Ok(res) => return Ok(res),
         }
     }
-    let to = address(uri).ok_or(Error::Invalid("the address has no host"))?;
+    let to = address(key).ok_or(Error::Invalid("the address has no host"))?;
     let io = tokio::time::timeout(connect_timeout, TcpStream::connect(&to))
         .await
         .map_err(|_| Error::Connect(io::ErrorKind::TimedOut.into()))?
@@ -181,15 +189,20 @@ enum Failure {
 }
 
 /// The request head (and a small body) as one buffer, so it usually takes one write.
-fn encode(method: &Method, uri: &Uri, headers: &HeaderMap, body: &Bytes) -> Vec<u8> {
-    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+fn encode(method: &Method, target: &Target<'_>, headers: &HeaderMap, body: &Bytes) -> Vec<u8> {
     let small = if body.len() <= CHUNK { body.len() } else { 0 };
     let mut out = Vec::with_capacity(256 + headers.len() * 48 + small);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(path.as_bytes());
+    let start = out.len();
+    for piece in target.path {
+        out.extend_from_slice(piece.as_bytes());
+    }
+    if out.get(start) != Some(&b'/') {
+        out.insert(start, b'/'); // origin form: no path at all, or only a query
+    }
     out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
-    out.extend_from_slice(uri.authority().map_or("", |a| a.as_str()).as_bytes());
+    out.extend_from_slice(target.authority.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
         if name == axum::http::header::CONTENT_LENGTH {
@@ -290,6 +303,10 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
     }
     let http10 = parsed.version == Some(0);
     let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    // One copy of the head, which every header value then shares (rather than one allocation
+    // per value).
+    let head = Bytes::copy_from_slice(&conn.buf[..len]);
+    let base = conn.buf.as_ptr() as usize;
     let mut chunked = false;
     let mut other_coding = false;
     let mut length: Option<u64> = None;
@@ -297,8 +314,15 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
     for h in parsed.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| Error::Invalid("bad header name"))?;
-        let value =
-            HeaderValue::from_bytes(h.value).map_err(|_| Error::Invalid("bad header value"))?;
+        // httparse's values lie within the head; their offset there is found by address.
+        let at = (h.value.as_ptr() as usize).wrapping_sub(base);
+        let shared = at
+            .checked_add(h.value.len())
+            .filter(|end| *end <= head.len())
+            .map(|end| head.slice(at..end))
+            .ok_or(Error::Invalid("bad header value"))?;
+        let value = HeaderValue::from_maybe_shared(shared)
+            .map_err(|_| Error::Invalid("bad header value"))?;
         if name == axum::http::header::TRANSFER_ENCODING {
             chunked = value
                 .to_str()

@@ -110,6 +110,8 @@ impl ChannelStats {
 struct KnownChannel {
     spec: Arc<ChannelSpec>,
     stats: Arc<ChannelStats>,
+    /// Its address split for the lean client, when it is plain `http`.
+    plain: Option<Plain>,
     version: i64,
     checked_at: Instant,
 }
@@ -202,6 +204,7 @@ impl Gateway {
             _ => Arc::new(record.spec.clone()),
         };
         let known = Arc::new(KnownChannel {
+            plain: plain(&spec.address),
             spec,
             stats: self.stats(name),
             version: record.version,
@@ -305,6 +308,28 @@ fn split_path(path: &str) -> Option<(String, &str)> {
         .ok()?
         .into_owned();
     (!channel.is_empty()).then_some((channel, rest))
+}
+
+/// A plain-`http` address split into its authority and what follows it (path, query), as
+/// [`h1::Target`] wants them.
+struct Plain {
+    authority: String,
+    rest: String,
+}
+
+/// [`Plain`] of `address`, if it is `http://` without user info or fragment (anything else goes
+/// through hyper-util's client).
+fn plain(address: &str) -> Option<Plain> {
+    let scheme = address.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("http://") || address.contains(['@', '#']) {
+        return None;
+    }
+    let after = &address[7..];
+    let end = after.find(['/', '?']).unwrap_or(after.len());
+    (end > 0).then(|| Plain {
+        authority: after[..end].to_owned(),
+        rest: after[end..].to_owned(),
+    })
 }
 
 /// The receiver's URI: the channel's address, the rest of the caller's path, its query.
@@ -516,13 +541,31 @@ pub async fn forward_request(
         },
     };
     let deadline = Instant::now() + Duration::from_millis(channel.timeout_ms);
-    let uri = match upstream_uri(&channel.address, rest, parts.uri.query()) {
-        Ok(u) => u,
-        Err(r) => return *r,
-    };
     let mut payload = match payload(&parts.headers, &parts.method, body).await {
         Ok(p) => p,
         Err(r) => return r,
+    };
+    // Plain HTTP with the body in hand goes through the lean client (see `h1`), which needs no
+    // URI; everything else through hyper-util's.
+    let query = parts.uri.query();
+    let lean = match (&known.plain, &payload) {
+        (Some(p), Payload::Kept(_)) => Some(h1::Target {
+            authority: &p.authority,
+            path: [
+                &p.rest,
+                rest,
+                if query.is_some() { "?" } else { "" },
+                query.unwrap_or(""),
+            ],
+        }),
+        _ => None,
+    };
+    let uri = match lean {
+        Some(_) => Uri::default(),
+        None => match upstream_uri(&channel.address, rest, query) {
+            Ok(u) => u,
+            Err(r) => return *r,
+        },
     };
     let mut headers = std::mem::take(&mut parts.headers);
     forwarded_headers(&mut headers, skip, peer);
@@ -550,14 +593,13 @@ pub async fn forward_request(
         };
         let started = Instant::now();
         let sent = async {
-            match (&replay, stream) {
-                // Plain HTTP with the body in hand: the lean client (see `h1`).
-                (Some(kept), _) if uri.scheme() == Some(&axum::http::uri::Scheme::HTTP) => {
-                    h1::send(&parts.method, &uri, &headers, kept, CONNECT_TIMEOUT)
+            match (&replay, stream, &lean) {
+                (Some(kept), _, Some(target)) => {
+                    h1::send(&parts.method, target, &headers, kept, CONNECT_TIMEOUT)
                         .await
                         .map_err(|e| e.to_string())
                 }
-                (kept, stream) => {
+                (kept, stream, _) => {
                     let body = match (kept, stream) {
                         (_, Some(stream)) => stream,
                         (Some(kept), None) => Body::from(kept.clone()),
@@ -669,6 +711,23 @@ mod tests {
         );
         assert_eq!(split_path("/gateway/"), None);
         assert_eq!(split_path("/other"), None);
+    }
+
+    #[test]
+    fn plain_http_addresses_split_into_authority_and_the_rest() {
+        let p = plain("http://h:8080/base?k=v").unwrap();
+        assert_eq!(
+            (p.authority.as_str(), p.rest.as_str()),
+            ("h:8080", "/base?k=v")
+        );
+        let p = plain("HTTP://[::1]").unwrap();
+        assert_eq!((p.authority.as_str(), p.rest.as_str()), ("[::1]", ""));
+        assert!(
+            plain("https://h/x").is_none(),
+            "TLS goes through hyper-util"
+        );
+        assert!(plain("http://user@h/x").is_none());
+        assert!(plain("http:///x").is_none());
     }
 
     #[test]

@@ -80,11 +80,34 @@ async fn get(
     method: Method,
     body: &'static [u8],
 ) -> Result<Response<Body>, Error> {
-    let uri: Uri = format!("http://{addr}/a/b?x=1").parse().unwrap();
+    let authority = addr.to_string();
+    let target = Target {
+        authority: &authority,
+        path: ["/a", "/b", "?", "x=1"],
+    };
     let mut headers = HeaderMap::new();
     headers.insert("x-test", HeaderValue::from_static("yes"));
     let body = Bytes::from_static(body);
-    send(&method, &uri, &headers, &body, Duration::from_secs(5)).await
+    send(&method, &target, &headers, &body, Duration::from_secs(5)).await
+}
+
+#[test]
+fn the_request_target_is_always_in_origin_form() {
+    let line = |path: [&str; 4]| {
+        let target = Target {
+            authority: "h:1",
+            path,
+        };
+        let out = encode(&Method::GET, &target, &HeaderMap::new(), &Bytes::new());
+        let out = String::from_utf8(out).unwrap();
+        out.lines().next().unwrap().to_owned()
+    };
+    assert_eq!(line(["", "", "", ""]), "GET / HTTP/1.1");
+    assert_eq!(line(["", "", "?", "q=1"]), "GET /?q=1 HTTP/1.1");
+    assert_eq!(
+        line(["/base", "/x%20y", "?", "a&b"]),
+        "GET /base/x%20y?a&b HTTP/1.1"
+    );
 }
 
 async fn call(addr: SocketAddr, method: Method, body: &'static [u8]) -> (u16, String) {
