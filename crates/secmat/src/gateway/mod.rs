@@ -354,26 +354,12 @@ fn upstream_uri(address: &str, rest: &str, query: Option<&str>) -> Result<Uri, B
 /// credentials, `Host` and `skip` (the dynamic credential header) go; `X-Forwarded-For`, `-Proto`
 /// and `-Host` come. The bearer token is added per attempt.
 fn forwarded_headers(headers: &mut HeaderMap, skip: Option<&str>, peer: SocketAddr) {
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
+    strip_hop_by_hop(headers);
     let host = headers.remove(header::HOST);
-    let mut drop: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| {
-            HOP_BY_HOP.contains(&name.as_str())
-                || skip.is_some_and(|s| name.as_str().eq_ignore_ascii_case(s))
-        })
-        .cloned()
-        .collect();
-    drop.extend(listed);
-    drop.extend([header::AUTHORIZATION, header::PROXY_AUTHORIZATION]);
-    for name in drop {
-        headers.remove(name);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::PROXY_AUTHORIZATION);
+    if let Some(skip) = skip {
+        headers.remove(skip);
     }
     let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
         Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
@@ -430,6 +416,13 @@ fn bearer(token: &Arc<CachedToken>) -> Result<HeaderValue, Box<Response>> {
         *last = Some((token.clone(), v.clone()));
         Ok(v)
     })
+}
+
+/// How a request reaches the receiver: plain HTTP with the body in hand through the lean client
+/// ([`h1`], no URI needed), everything else through hyper-util's.
+enum Route<'a> {
+    Lean(h1::Target<'a>),
+    Hyper(Uri),
 }
 
 /// A request body: kept (replayable) or streamed through once.
@@ -545,11 +538,9 @@ pub async fn forward_request(
         Ok(p) => p,
         Err(r) => return r,
     };
-    // Plain HTTP with the body in hand goes through the lean client (see `h1`), which needs no
-    // URI; everything else through hyper-util's.
     let query = parts.uri.query();
-    let lean = match (&known.plain, &payload) {
-        (Some(p), Payload::Kept(_)) => Some(h1::Target {
+    let route = match (&known.plain, &payload) {
+        (Some(p), Payload::Kept(_)) => Route::Lean(h1::Target {
             authority: &p.authority,
             path: [
                 &p.rest,
@@ -558,12 +549,8 @@ pub async fn forward_request(
                 query.unwrap_or(""),
             ],
         }),
-        _ => None,
-    };
-    let uri = match lean {
-        Some(_) => Uri::default(),
-        None => match upstream_uri(&channel.address, rest, query) {
-            Ok(u) => u,
+        _ => match upstream_uri(&channel.address, rest, query) {
+            Ok(u) => Route::Hyper(u),
             Err(r) => return *r,
         },
     };
@@ -593,14 +580,17 @@ pub async fn forward_request(
         };
         let started = Instant::now();
         let sent = async {
-            match (&replay, stream, &lean) {
-                (Some(kept), _, Some(target)) => {
+            match &route {
+                // The payload stays `Kept` across a replay, so a lean route always has its body.
+                Route::Lean(target) => {
+                    let empty = Bytes::new();
+                    let kept = replay.as_ref().unwrap_or(&empty);
                     h1::send(&parts.method, target, &headers, kept, CONNECT_TIMEOUT)
                         .await
                         .map_err(|e| e.to_string())
                 }
-                (kept, stream, _) => {
-                    let body = match (kept, stream) {
+                Route::Hyper(uri) => {
+                    let body = match (&replay, stream) {
                         (_, Some(stream)) => stream,
                         (Some(kept), None) => Body::from(kept.clone()),
                         (None, None) => Body::empty(),
@@ -670,28 +660,30 @@ fn reject(state: &AppState, resolved: &Resolved, token: &CachedToken) {
 
 fn respond(res: Response) -> Response {
     let (mut parts, body) = res.into_parts();
-    // Most answers carry no hop-by-hop header: look before removing (each removal is a lookup).
-    if parts
-        .headers
-        .keys()
-        .any(|n| HOP_BY_HOP.contains(&n.as_str()))
-    {
-        let listed: Vec<HeaderName> = parts
-            .headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-            .collect();
-        for n in HOP_BY_HOP.iter().copied() {
-            parts.headers.remove(n);
-        }
-        for n in listed {
-            parts.headers.remove(n);
-        }
-    }
+    strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, body)
+}
+
+/// Removes the headers that describe one connection (RFC 9110 §7.6.1): the fixed list and those
+/// named in `Connection`. Most messages carry none, so it looks before removing (each removal
+/// is a lookup).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if !headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+        return;
+    }
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
+        .collect();
+    for n in HOP_BY_HOP {
+        headers.remove(n);
+    }
+    for n in listed {
+        headers.remove(n);
+    }
 }
 
 #[cfg(test)]
