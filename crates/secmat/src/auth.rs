@@ -130,7 +130,7 @@ struct Cached {
 pub struct ConnectionMemo(std::sync::Mutex<Option<Remembered>>);
 
 struct Remembered {
-    header: axum::http::HeaderValue,
+    header: Box<[u8]>,
     principal: Arc<Principal>,
     generation: i64,
     until: Instant,
@@ -191,26 +191,26 @@ impl AuthService {
     pub async fn authenticate_on(
         &self,
         memo: &ConnectionMemo,
-        header: Option<&axum::http::HeaderValue>,
+        header: Option<&[u8]>,
     ) -> Result<Arc<Principal>, AuthError> {
         let generation = self.generation.load(std::sync::atomic::Ordering::Acquire);
         if let Some(h) = header
             && let Ok(m) = memo.0.lock()
             && let Some(r) = m.as_ref()
             && r.generation == generation
-            && bool::from(r.header.as_bytes().ct_eq(h.as_bytes()))
+            && bool::from(r.header.ct_eq(h))
             && r.until > Instant::now()
         {
             return Ok(r.principal.clone());
         }
         let principal = self
-            .authenticate(header.map(|v| v.to_str().unwrap_or("")))
+            .authenticate(header.map(|v| std::str::from_utf8(v).unwrap_or("")))
             .await?;
         if let Some(h) = header
             && let Ok(mut m) = memo.0.lock()
         {
             *m = Some(Remembered {
-                header: h.clone(),
+                header: h.into(),
                 principal: principal.clone(),
                 generation,
                 until: Instant::now() + CACHE_TTL,

@@ -30,6 +30,7 @@ mod auth;
 mod cli;
 mod config;
 mod csrf;
+mod front;
 mod gateway;
 mod keyfile;
 mod loops;

@@ -11,7 +11,7 @@ use crate::auth::{Role, hash_password};
 use crate::config::{Config, LogFormat, ServeArgs};
 use crate::loops::{self, LoopGauge};
 use crate::state::{AppState, TokenSettings};
-use crate::{keyfile, server, shutdown};
+use crate::{front, keyfile, server, shutdown};
 use secmat_core::CacheConfig;
 use secmat_core::http::HttpConfig;
 
@@ -64,7 +64,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = server::App::new(state.clone());
     let stop = signal.clone();
     let handler: loops::Handler = Arc::new(move |stream, peer| {
-        Box::pin(server::serve_connection(
+        Box::pin(front::serve_connection(
             stream,
             peer,
             app.clone(),

@@ -1,6 +1,7 @@
-//! The HTTP server: routes ([`router`]), the service in front of them ([`App`]: the two hot paths
-//! dispatched directly, the access log), and how one connection is served ([`serve_connection`],
-//! hyper's HTTP/1.1 server). [`crate::loops`] spreads connections over event loops.
+//! The HTTP server: routes ([`router`]) and the service in front of them ([`App`]: the two hot
+//! paths dispatched directly, the access log). [`crate::front`] serves each connection (the
+//! gateway's fast lane, then hyper's HTTP/1.1 server with [`App`]); [`crate::loops`] spreads
+//! connections over event loops.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +13,11 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 
 use crate::auth::ConnectionMemo;
 use crate::odata::ApiError;
-use crate::shutdown::Shutdown;
 use crate::state::AppState;
 use crate::{api, gateway, metrics, runtime};
 
@@ -56,7 +55,7 @@ pub struct App {
     router: Router,
     state: Arc<AppState>,
     /// Fixed at start-up with the log filter.
-    access_log: bool,
+    pub access_log: bool,
 }
 
 impl App {
@@ -84,11 +83,21 @@ impl App {
         let started = Instant::now();
         let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         let res = self.dispatch(peer, memo, req).await;
+        self.log(&method, &path, res.status(), started);
+        res
+    }
+
+    /// The state served.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Writes the access log line of a request (not for the health checks).
+    pub fn log(&self, method: &Method, path: &str, status: StatusCode, started: Instant) {
         if path != "/healthz" && path != "/readyz" {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            tracing::info!(target: "secmat::access", %method, %path, status = res.status().as_u16(), duration_ms = format_args!("{ms:.2}"), "request");
+            tracing::info!(target: "secmat::access", %method, %path, status = status.as_u16(), duration_ms = format_args!("{ms:.2}"), "request");
         }
-        res
     }
 
     async fn dispatch(
@@ -152,35 +161,4 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(1024)
-}
-
-/// Serves one connection: HTTP/1.1 with keep-alive, until the client closes it or `shutdown`
-/// fires (then the request in flight is finished and the connection closed).
-///
-pub async fn serve_connection(
-    stream: TcpStream,
-    peer: SocketAddr,
-    app: Arc<App>,
-    shutdown: Shutdown,
-) {
-    let _ = stream.set_nodelay(true);
-    let memo = Arc::new(ConnectionMemo::default());
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
-        let (app, memo) = (app.clone(), memo.clone());
-        async move { Ok::<_, std::convert::Infallible>(app.handle(peer, &memo, req).await) }
-    });
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-    let mut conn = std::pin::pin!(conn);
-    tokio::select! {
-        result = conn.as_mut() => {
-            if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-        }
-        () = shutdown.wait() => {
-            conn.as_mut().graceful_shutdown();
-            let _ = conn.await;
-        }
-    }
 }

@@ -25,4 +25,9 @@ impl Shutdown {
     pub async fn wait(mut self) {
         let _ = self.0.wait_for(|stop| *stop).await;
     }
+
+    /// Whether shutdown has been triggered.
+    pub fn triggered(&self) -> bool {
+        *self.0.borrow()
+    }
 }

@@ -62,13 +62,24 @@ pub async fn authenticate_on(
     memo: Option<&crate::auth::ConnectionMemo>,
     headers: &HeaderMap,
 ) -> Result<Arc<Principal>, ApiError> {
-    let header = headers.get(header::AUTHORIZATION);
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    authenticate_raw(state, memo, header).await
+}
+
+/// [`authenticate_on`] with the raw value of the `Authorization` header.
+pub async fn authenticate_raw(
+    state: &AppState,
+    memo: Option<&crate::auth::ConnectionMemo>,
+    header: Option<&[u8]>,
+) -> Result<Arc<Principal>, ApiError> {
     let result = match memo {
         Some(memo) => state.auth.authenticate_on(memo, header).await,
         None => {
             state
                 .auth
-                .authenticate(header.map(|v| v.to_str().unwrap_or("")))
+                .authenticate(header.map(|v| std::str::from_utf8(v).unwrap_or("")))
                 .await
         }
     };

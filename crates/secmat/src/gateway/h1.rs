@@ -152,15 +152,33 @@ pub async fn send(
     body: &Bytes,
     connect_timeout: Duration,
 ) -> Result<Response<Body>, Error> {
+    let mut request = Vec::with_capacity(256 + headers.len() * 48);
+    let fields = headers
+        .iter()
+        .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()));
+    encode(&mut request, method, target, fields, body);
+    send_encoded(method, target.authority, &request, body, connect_timeout)
+        .await?
+        .into_response()
+}
+
+/// Sends a request [`encode`]d for `authority` and returns the receiver's answer, the body
+/// still to be read.
+pub async fn send_encoded(
+    method: &Method,
+    authority: &str,
+    request: &[u8],
+    body: &Bytes,
+    connect_timeout: Duration,
+) -> Result<Answer, Error> {
     // The pool is keyed by the authority as written (no allocation per request).
-    let key = target.authority;
-    let request = encode(method, target, headers, body);
+    let key = authority;
     let idempotent = matches!(
         *method,
         Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
     );
     if let Some(conn) = checkout(key) {
-        match exchange(conn, &request, body, method).await {
+        match exchange(conn, request, body, method).await {
             Err(Failure::BeforeAnswer(_)) if idempotent => {} // try a new connection
             Err(Failure::BeforeAnswer(e) | Failure::Other(e)) => return Err(e),
             Ok(res) => return Ok(res),
@@ -177,7 +195,7 @@ pub async fn send(
         buf: BytesMut::with_capacity(CHUNK),
         key: key.to_owned(),
     };
-    exchange(conn, &request, body, method)
+    exchange(conn, request, body, method)
         .await
         .map_err(|(Failure::BeforeAnswer(e) | Failure::Other(e))| e)
 }
@@ -188,10 +206,18 @@ enum Failure {
     Other(Error),
 }
 
-/// The request head (and a small body) as one buffer, so it usually takes one write.
-fn encode(method: &Method, target: &Target<'_>, headers: &HeaderMap, body: &Bytes) -> Vec<u8> {
+/// Appends to `out` the request head (and a small body), so that it usually takes one write:
+/// the request line, `Host` from the target, `headers` (names as given; any `Content-Length`
+/// among them is replaced by the length of `body`).
+pub fn encode<'h>(
+    out: &mut Vec<u8>,
+    method: &Method,
+    target: &Target<'_>,
+    headers: impl IntoIterator<Item = (&'h [u8], &'h [u8])>,
+    body: &[u8],
+) {
     let small = if body.len() <= CHUNK { body.len() } else { 0 };
-    let mut out = Vec::with_capacity(256 + headers.len() * 48 + small);
+    out.reserve(256 + small);
     out.extend_from_slice(method.as_str().as_bytes());
     out.push(b' ');
     let start = out.len();
@@ -205,12 +231,12 @@ fn encode(method: &Method, target: &Target<'_>, headers: &HeaderMap, body: &Byte
     out.extend_from_slice(target.authority.as_bytes());
     out.extend_from_slice(b"\r\n");
     for (name, value) in headers {
-        if name == axum::http::header::CONTENT_LENGTH {
+        if name.eq_ignore_ascii_case(b"content-length") {
             continue; // written below, from the body held
         }
-        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(name);
         out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(value);
         out.extend_from_slice(b"\r\n");
     }
     if !body.is_empty() || matches!(*method, Method::POST | Method::PUT | Method::PATCH) {
@@ -222,7 +248,6 @@ fn encode(method: &Method, target: &Target<'_>, headers: &HeaderMap, body: &Byte
     if small > 0 {
         out.extend_from_slice(body);
     }
-    out
 }
 
 async fn exchange(
@@ -230,7 +255,7 @@ async fn exchange(
     request: &[u8],
     body: &Bytes,
     method: &Method,
-) -> Result<Response<Body>, Failure> {
+) -> Result<Answer, Failure> {
     let sent = async {
         conn.io.write_all(request).await?;
         if body.len() > CHUNK {
@@ -274,7 +299,59 @@ enum Head {
     More(Conn),
     /// A 1xx head was skipped; the final head may follow in what was read.
     Skipped(Conn),
-    Done(Response<Body>),
+    Done(Answer),
+}
+
+/// A receiver's answer: its status and head as received, its body still to be read.
+pub struct Answer {
+    /// The status.
+    pub status: StatusCode,
+    /// A copy of the head, which [`Answer::fields`] index into.
+    head: Bytes,
+    /// Each header as the ranges of its name and value in `head`.
+    fields: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)>,
+    /// Whether the body is framed by the `Content-Length` among the fields (or there is no
+    /// body: HEAD, 204, 304), so that the fields can be passed on as they are; otherwise it was
+    /// chunked or runs to the end of the connection, and must be framed anew.
+    pub length_framed: bool,
+    /// The body.
+    pub body: Upstream,
+}
+
+impl Answer {
+    /// The headers as received (names in the receiver's case), `Transfer-Encoding` and
+    /// `Connection` included.
+    pub fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        self.fields
+            .iter()
+            .map(|(n, v)| (&self.head[n.clone()], &self.head[v.clone()]))
+    }
+
+    /// The answer as a response whose body is read from the connection as it is polled.
+    pub fn into_response(mut self) -> Result<Response<Body>, Error> {
+        let mut headers = HeaderMap::with_capacity(self.fields.len());
+        for (n, v) in &self.fields {
+            let name = HeaderName::from_bytes(&self.head[n.clone()])
+                .map_err(|_| Error::Invalid("bad header name"))?;
+            if !self.length_framed && name == axum::http::header::CONTENT_LENGTH {
+                continue;
+            }
+            // Every value shares the one copy of the head (rather than one allocation each).
+            let value = HeaderValue::from_maybe_shared(self.head.slice(v.clone()))
+                .map_err(|_| Error::Invalid("bad header value"))?;
+            headers.append(name, value);
+        }
+        let mut res = Response::new(Body::empty());
+        *res.status_mut() = self.status;
+        *res.version_mut() = Version::HTTP_11;
+        *res.headers_mut() = headers;
+        // The whole body is here already (small answers): hand it over, free the connection.
+        *res.body_mut() = match self.body.take_whole() {
+            Some(bytes) => Body::from(bytes),
+            None => Body::new(self.body),
+        };
+        Ok(res)
+    }
 }
 
 /// Parses the answer's head from `conn.buf` if it is complete.
@@ -302,56 +379,53 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
         return Ok(Head::Skipped(conn));
     }
     let http10 = parsed.version == Some(0);
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
-    // One copy of the head, which every header value then shares (rather than one allocation
-    // per value).
     let head = Bytes::copy_from_slice(&conn.buf[..len]);
     let base = conn.buf.as_ptr() as usize;
+    // httparse's names and values lie within the head; their offsets are found by address.
+    let range = |s: &[u8]| {
+        let at = (s.as_ptr() as usize).wrapping_sub(base);
+        at.checked_add(s.len())
+            .filter(|end| *end <= len)
+            .map(|end| at..end)
+            .ok_or(Error::Invalid("bad header"))
+    };
+    let mut fields = Vec::with_capacity(parsed.headers.len());
     let mut chunked = false;
     let mut other_coding = false;
     let mut length: Option<u64> = None;
     let mut close = http10;
     for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| Error::Invalid("bad header name"))?;
-        // httparse's values lie within the head; their offset there is found by address.
-        let at = (h.value.as_ptr() as usize).wrapping_sub(base);
-        let shared = at
-            .checked_add(h.value.len())
-            .filter(|end| *end <= head.len())
-            .map(|end| head.slice(at..end))
-            .ok_or(Error::Invalid("bad header value"))?;
-        let value = HeaderValue::from_maybe_shared(shared)
-            .map_err(|_| Error::Invalid("bad header value"))?;
-        if name == axum::http::header::TRANSFER_ENCODING {
+        fields.push((range(h.name.as_bytes())?, range(h.value)?));
+        let value = std::str::from_utf8(h.value).unwrap_or("");
+        if h.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.rsplit(',').next())
+                .rsplit(',')
+                .next()
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
             other_coding = !chunked; // then the body runs to the end (RFC 9112 §6.3)
-        } else if name == axum::http::header::CONTENT_LENGTH {
+        } else if h.name.eq_ignore_ascii_case("content-length") {
             let n = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or(Error::Invalid("bad Content-Length"))?;
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| Error::Invalid("bad Content-Length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Error::Invalid("conflicting Content-Length"));
             }
             length = Some(n);
-        } else if name == axum::http::header::CONNECTION {
-            let v = value.to_str().unwrap_or("");
-            if v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")) {
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            if value
+                .split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("close"))
+            {
                 close = true;
             } else if http10
-                && v.split(',')
+                && value
+                    .split(',')
                     .any(|t| t.trim().eq_ignore_ascii_case("keep-alive"))
             {
                 close = false;
             }
         }
-        headers.append(name, value);
     }
     conn.buf.advance(len);
     let framing = if *method == Method::HEAD
@@ -360,10 +434,8 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
     {
         Framing::Length(0)
     } else if chunked {
-        headers.remove(axum::http::header::CONTENT_LENGTH);
         Framing::Chunked(Chunk::Size)
     } else if other_coding {
-        headers.remove(axum::http::header::CONTENT_LENGTH);
         close = true;
         Framing::Eof
     } else if let Some(n) = length {
@@ -372,28 +444,17 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
         close = true;
         Framing::Eof
     };
-    let mut res = Response::new(Body::empty());
-    *res.status_mut() = status;
-    *res.version_mut() = Version::HTTP_11;
-    *res.headers_mut() = headers;
-    let body = match framing {
-        // The whole body is here already (small answers): hand it over, free the connection.
-        Framing::Length(n) if (conn.buf.len() as u64) >= n => {
-            let n = usize::try_from(n).unwrap_or(usize::MAX);
-            let bytes = conn.buf.split_to(n).freeze();
-            if !close {
-                checkin(conn);
-            }
-            Body::from(bytes)
-        }
-        framing => Body::new(Upstream {
+    Ok(Head::Done(Answer {
+        status,
+        head,
+        fields,
+        length_framed: matches!(framing, Framing::Length(_)),
+        body: Upstream {
             conn: Some(conn),
             framing,
             reusable: !close,
-        }),
-    };
-    *res.body_mut() = body;
-    Ok(Head::Done(res))
+        },
+    }))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -416,14 +477,37 @@ enum Chunk {
     Done,
 }
 
-/// The body of an answer, read from the connection as the caller's side asks for it.
-struct Upstream {
+/// The body of an answer, read from the connection as the caller's side asks for it; the
+/// connection goes back to the pool once the body is complete.
+pub struct Upstream {
     conn: Option<Conn>,
     framing: Framing,
     reusable: bool,
 }
 
 impl Upstream {
+    /// The whole body, when it has a length and all of it was read with the head (small
+    /// answers); the connection is then free.
+    pub fn take_whole(&mut self) -> Option<Bytes> {
+        let Framing::Length(n) = self.framing else {
+            return None;
+        };
+        let conn = self.conn.as_mut()?;
+        if (conn.buf.len() as u64) < n {
+            return None;
+        }
+        let bytes = conn.buf.split_to(usize::try_from(n).ok()?).freeze();
+        self.finish();
+        Some(bytes)
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
+        std::future::poll_fn(|cx| http_body::Body::poll_frame(Pin::new(&mut *self), cx))
+            .await
+            .map(|frame| frame.map(|f| f.into_data().unwrap_or_default()))
+    }
+
     /// Reads more into the buffer; `Ok(0)` at the end of the connection.
     fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
         let start = conn.buf.len();

@@ -43,6 +43,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 mod h1;
+pub mod lane;
 
 use crate::auth::Role;
 use crate::odata::ApiError;
@@ -478,72 +479,210 @@ pub async fn forward_request(
     memo: Option<&crate::auth::ConnectionMemo>,
     req: Request,
 ) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let Some((name, rest)) = split_path(parts.uri.path()) else {
-        return fail(
+    let (parts, body) = req.into_parts();
+    let authorization = parts.headers.get(header::AUTHORIZATION);
+    let prepared = prepare(
+        state,
+        memo,
+        parts.uri.path(),
+        authorization.map(HeaderValue::as_bytes),
+        |h| {
+            let v = parts.headers.get(h)?.to_str().ok()?;
+            Some(v.to_owned())
+        },
+    )
+    .await;
+    match prepared {
+        Ok(p) => forward_prepared(state, peer, &p, parts, body).await,
+        Err(res) => res,
+    }
+}
+
+/// A gateway request checked and resolved, before anything is sent: the caller may use the
+/// gateway, the channel exists, the credential is named.
+struct Prepared {
+    /// The channel's name (decoded).
+    name: String,
+    /// Where the rest of the path starts in the request's path.
+    rest_at: usize,
+    known: Arc<KnownChannel>,
+    /// The credential named by the request's header, for a dynamic channel.
+    dynamic: Option<String>,
+    /// When the token and the receiver's answer must be there.
+    deadline: Instant,
+}
+
+impl Prepared {
+    fn credential(&self) -> &str {
+        match (&self.dynamic, self.known.spec.credential()) {
+            (Some(d), _) => d,
+            (None, CredentialRef::Fixed(c) | CredentialRef::Header(c)) => c,
+        }
+    }
+
+    /// The header that named the credential, which is not forwarded.
+    fn skip(&self) -> Option<&str> {
+        match self.known.spec.credential() {
+            CredentialRef::Header(h) => Some(h),
+            CredentialRef::Fixed(_) => None,
+        }
+    }
+}
+
+/// Checks a gateway request: the path names a channel, the caller (`authorization`) has the
+/// role `AccessTokenRead`, the channel exists, and a dynamic channel's credential header
+/// (looked up with `header`) is there. Every refusal is the response to send.
+async fn prepare(
+    state: &AppState,
+    memo: Option<&crate::auth::ConnectionMemo>,
+    path: &str,
+    authorization: Option<&[u8]>,
+    header: impl FnOnce(&str) -> Option<String>,
+) -> Result<Prepared, Response> {
+    let Some((name, rest)) = split_path(path) else {
+        return Err(fail(
             StatusCode::NOT_FOUND,
             "channel_not_found",
             "use /gateway/{channel}/{path}",
-        );
+        ));
     };
-    let principal = match crate::api::authenticate_on(state, memo, &parts.headers).await {
-        Ok(p) => p,
-        Err(e) => return crate::runtime::RuntimeError::from(e).into_response(),
-    };
+    let rest_at = path.len() - rest.len();
+    let principal = crate::api::authenticate_raw(state, memo, authorization)
+        .await
+        .map_err(|e| crate::runtime::RuntimeError::from(e).into_response())?;
     if !principal.has(Role::AccessTokenRead) {
-        return fail(
+        return Err(fail(
             StatusCode::FORBIDDEN,
             "forbidden",
             format!(
                 "User '{}' is not allowed to use the HTTP adapter: the role 'AccessTokenRead' is required.",
                 principal.name
             ),
-        );
+        ));
     }
-    let gw = &state.gateway;
-    let known = match gw.channel(&name).await {
+    let known = match state.gateway.channel(&name).await {
         Ok(Some(c)) => c,
         Ok(None) => {
-            return fail(
+            return Err(fail(
                 StatusCode::NOT_FOUND,
                 "channel_not_found",
                 format!("there is no HTTP receiver channel named '{name}'"),
-            );
+            ));
         }
-        Err(e) => return e.into_response(),
+        Err(e) => return Err(e.into_response()),
     };
-    let (channel, stats) = (&known.spec, &known.stats);
-    let (credential, skip) = match channel.credential() {
-        CredentialRef::Fixed(c) => (std::borrow::Cow::Borrowed(c), None),
-        CredentialRef::Header(h) => match parts
-            .headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty())
-        {
-            Some(v) => (std::borrow::Cow::Owned(v.to_owned()), Some(h)),
+    let dynamic = match known.spec.credential() {
+        CredentialRef::Fixed(_) => None,
+        CredentialRef::Header(h) => match header(h).filter(|v| !v.is_empty()) {
+            Some(v) => Some(v),
             None => {
-                return fail(
+                return Err(fail(
                     StatusCode::BAD_REQUEST,
                     "credential_header_missing",
                     format!(
                         "channel '{name}' takes the credential name from the header '{h}', which the request does not have"
                     ),
-                );
+                ));
             }
         },
     };
-    let deadline = Instant::now() + Duration::from_millis(channel.timeout_ms);
+    let deadline = Instant::now() + Duration::from_millis(known.spec.timeout_ms);
+    Ok(Prepared {
+        name,
+        rest_at,
+        known,
+        dynamic,
+        deadline,
+    })
+}
+
+/// A token for `p`'s credential within its deadline, and the `Authorization` value carrying it.
+/// A token in the cache is taken without arming the deadline's timer.
+async fn acquire(
+    state: &AppState,
+    p: &Prepared,
+) -> Result<(Arc<Resolved>, Arc<CachedToken>, HeaderValue), Response> {
+    let credential = p.credential();
+    let mut fetch = std::pin::pin!(state.tokens.token(credential));
+    let first = {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        fetch.as_mut().poll(&mut cx)
+    };
+    let result = match first {
+        std::task::Poll::Ready(r) => r,
+        std::task::Poll::Pending => match tokio::time::timeout_at(p.deadline, fetch).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(fail(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "token_timeout",
+                    format!("no token for '{credential}' within the channel's timeout"),
+                ));
+            }
+        },
+    };
+    let (resolved, token) = result.map_err(|f| token_failure(&f, credential))?;
+    let value = bearer(&token).map_err(|r| *r)?;
+    Ok((resolved, token, value))
+}
+
+/// The answer when the receiver could not be reached (`why`, never a secret).
+fn unreachable(p: &Prepared, why: &str) -> Response {
+    p.known.stats.count(StatusCode::BAD_GATEWAY);
+    tracing::info!(channel = %p.name, error = %why, "receiver unreachable");
+    fail(
+        StatusCode::BAD_GATEWAY,
+        "receiver_unreachable",
+        format!(
+            "the receiver of channel '{}' could not be reached: {why}",
+            p.name
+        ),
+    )
+}
+
+/// The answer when the receiver did not answer within the channel's timeout.
+fn receiver_timeout(p: &Prepared) -> Response {
+    p.known.stats.count(StatusCode::GATEWAY_TIMEOUT);
+    fail(
+        StatusCode::GATEWAY_TIMEOUT,
+        "receiver_timeout",
+        format!(
+            "the receiver of channel '{}' did not answer within {} ms",
+            p.name, p.known.spec.timeout_ms
+        ),
+    )
+}
+
+/// The receiver answered 401 to `token`: evict it unless someone already did, and count the
+/// retry that follows.
+fn rejected(state: &AppState, p: &Prepared, resolved: &Resolved, token: &CachedToken) {
+    if state.tokens.reject(resolved, token) {
+        tracing::info!(credential = %resolved.name, "receiver rejected the token (401); evicted it");
+    }
+    p.known.stats.retries.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sends a prepared request to its receiver (the lean client for plain `http` and a body in
+/// hand, hyper-util's otherwise), replaying it once after a 401 when its body was kept.
+async fn forward_prepared(
+    state: &AppState,
+    peer: SocketAddr,
+    p: &Prepared,
+    mut parts: axum::http::request::Parts,
+    body: Body,
+) -> Response {
+    let (channel, stats) = (&p.known.spec, &p.known.stats);
     let mut payload = match payload(&parts.headers, &parts.method, body).await {
         Ok(p) => p,
         Err(r) => return r,
     };
+    let rest = &parts.uri.path()[p.rest_at..];
     let query = parts.uri.query();
-    let route = match (&known.plain, &payload) {
-        (Some(p), Payload::Kept(_)) => Route::Lean(h1::Target {
-            authority: &p.authority,
+    let route = match (&p.known.plain, &payload) {
+        (Some(plain), Payload::Kept(_)) => Route::Lean(h1::Target {
+            authority: &plain.authority,
             path: [
-                &p.rest,
+                &plain.rest,
                 rest,
                 if query.is_some() { "?" } else { "" },
                 query.unwrap_or(""),
@@ -555,25 +694,14 @@ pub async fn forward_request(
         },
     };
     let mut headers = std::mem::take(&mut parts.headers);
-    forwarded_headers(&mut headers, skip, peer);
+    forwarded_headers(&mut headers, p.skip(), peer);
     let mut retried = false;
     loop {
-        let (resolved, token) =
-            match tokio::time::timeout_at(deadline, state.tokens.token(&credential)).await {
-                Ok(Ok(t)) => t,
-                Ok(Err(f)) => return token_failure(&f, &credential),
-                Err(_) => {
-                    return fail(
-                        StatusCode::GATEWAY_TIMEOUT,
-                        "token_timeout",
-                        format!("no token for '{credential}' within the channel's timeout"),
-                    );
-                }
-            };
-        match bearer(&token) {
-            Ok(v) => headers.insert(header::AUTHORIZATION, v),
-            Err(r) => return *r,
+        let (resolved, token, value) = match acquire(state, p).await {
+            Ok(t) => t,
+            Err(r) => return r,
         };
+        headers.insert(header::AUTHORIZATION, value);
         let (replay, stream) = match std::mem::replace(&mut payload, Payload::Kept(Bytes::new())) {
             Payload::Kept(b) => (Some(b), None),
             Payload::Stream(s) => (None, Some(s)),
@@ -599,7 +727,9 @@ pub async fn forward_request(
                     *upstream.method_mut() = parts.method.clone();
                     *upstream.uri_mut() = uri.clone();
                     *upstream.headers_mut() = headers.clone();
-                    gw.client()
+                    state
+                        .gateway
+                        .client()
                         .request(upstream)
                         .await
                         .map(|res| res.map(Body::new))
@@ -610,39 +740,18 @@ pub async fn forward_request(
                 }
             }
         };
-        let result = tokio::time::timeout_at(deadline, sent).await;
-        let res = match result {
+        let res = match tokio::time::timeout_at(p.deadline, sent).await {
             Ok(Ok(res)) => res,
-            Ok(Err(why)) => {
-                stats.count(StatusCode::BAD_GATEWAY);
-                tracing::info!(channel = %name, error = %why, "receiver unreachable");
-                return fail(
-                    StatusCode::BAD_GATEWAY,
-                    "receiver_unreachable",
-                    format!("the receiver of channel '{name}' could not be reached: {why}"),
-                );
-            }
-            Err(_) => {
-                stats.count(StatusCode::GATEWAY_TIMEOUT);
-                return fail(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "receiver_timeout",
-                    format!(
-                        "the receiver of channel '{name}' did not answer within {} ms",
-                        channel.timeout_ms
-                    ),
-                );
-            }
+            Ok(Err(why)) => return unreachable(p, &why),
+            Err(_) => return receiver_timeout(p),
         };
         stats.observe(started.elapsed());
         if res.status() == StatusCode::UNAUTHORIZED
             && !retried
             && let Some(kept) = replay
         {
-            // The receiver rejected this token: evict it unless someone already did, and
-            // try once more with whatever token the cache has now.
-            reject(state, &resolved, &token);
-            stats.retries.fetch_add(1, Ordering::Relaxed);
+            // Try once more with whatever token the cache has now.
+            rejected(state, p, &resolved, &token);
             payload = Payload::Kept(kept);
             retried = true;
             continue;
@@ -652,16 +761,40 @@ pub async fn forward_request(
     }
 }
 
-fn reject(state: &AppState, resolved: &Resolved, token: &CachedToken) {
-    if state.tokens.reject(resolved, token) {
-        tracing::info!(credential = %resolved.name, "receiver rejected the token (401); evicted it");
-    }
-}
-
 fn respond(res: Response) -> Response {
     let (mut parts, body) = res.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, body)
+}
+
+/// The headers of one message that describe its connection (RFC 9110 §7.6.1): the fixed list
+/// and those its `Connection` header names.
+struct Hop<'a> {
+    listed: Vec<&'a [u8]>,
+}
+
+impl<'a> Hop<'a> {
+    fn of(fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+        let mut listed = Vec::new();
+        for (name, value) in fields {
+            if name.eq_ignore_ascii_case(b"connection") {
+                listed.extend(
+                    value
+                        .split(|b| *b == b',')
+                        .map(<[u8]>::trim_ascii)
+                        .filter(|n| !n.is_empty()),
+                );
+            }
+        }
+        Self { listed }
+    }
+
+    fn is_hop(&self, name: &[u8]) -> bool {
+        HOP_BY_HOP
+            .iter()
+            .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+            || self.listed.iter().any(|l| name.eq_ignore_ascii_case(l))
+    }
 }
 
 /// Removes the headers that describe one connection (RFC 9110 §7.6.1): the fixed list and those

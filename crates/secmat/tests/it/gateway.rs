@@ -601,3 +601,137 @@ async fn tls_receivers_behind_a_private_ca_are_reached_over_http2() {
         (502, json!("receiver_unreachable"))
     );
 }
+
+/// A receiver that answers each request on a connection with the next of `answers`, verbatim
+/// (and closes after an answer that has no length).
+async fn scripted(answers: Vec<&'static [u8]>) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(
+        answers,
+    )));
+    tokio::spawn(async move {
+        while let Ok((mut io, _)) = listener.accept().await {
+            let answers = answers.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..end + 4);
+                        let Some(answer) = answers.lock().unwrap().pop_front() else {
+                            return;
+                        };
+                        io.write_all(answer).await.unwrap();
+                        let head = String::from_utf8_lossy(answer).to_lowercase();
+                        if !head.contains("content-length") && !head.contains("chunked") {
+                            return; // the end of the connection ends the body
+                        }
+                    }
+                    match io.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Sends `raw` on one connection to `base` and reads until the server closes it.
+async fn raw_exchange(base: &str, raw: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut io = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    io.write_all(raw.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), io.read_to_end(&mut out))
+        .await
+        .expect("the server closes the connection after `Connection: close`")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
+    let idp = crate::fake_idp::FakeIdp::tokens(3600).await;
+    let receiver = scripted(vec![
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Gone\r\nX-Gone: 1\r\nX-Kept: 2\r\n\r\n3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: t\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: Mon, 02 Jan 2006 15:04:05 GMT\r\n\r\n",
+        b"HTTP/1.1 203 Whatever\r\nKeep-Alive: timeout=5\r\n\r\nto the end",
+    ])
+    .await;
+    let s = Server::start();
+    let api = s.admin();
+    let cred = json!({"Name": "raw", "TokenServiceUrl": idp.token_url, "ClientId": "c", "ClientSecret": "s"});
+    assert_eq!(api.create(&cred).await.status, 202);
+    channel(&api, "raw", &receiver, "raw", None).await;
+    let auth = format!(
+        "Authorization: Basic {}\r\n",
+        base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("admin:{}", crate::harness::ADMIN_PASSWORD)
+        )
+    );
+    // Pipelined: a chunked answer, a HEAD answer, an answer that runs to the end of the
+    // receiver's connection, then a request for the rest of secmat (not the gateway) and a
+    // gateway request after it, on the same connection, which the last one closes.
+    let raw = format!(
+        "GET /gateway/raw/a HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
+         HEAD /gateway/raw/b HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
+         DELETE /gateway/raw/c HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
+         GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /gateway/nosuch/x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+    );
+    let out = raw_exchange(&s.base, &raw).await;
+    let answers: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
+    assert_eq!(answers.len(), 5, "{out}");
+    let lower: Vec<String> = answers.iter().map(|a| a.to_lowercase()).collect();
+    // 1: chunked anew (the receiver's chunk extensions and trailers stay behind), hop-by-hop
+    // headers and those named in Connection removed, a Date added.
+    assert!(lower[0].starts_with("200 ok\r\n"), "{}", answers[0]);
+    assert!(lower[0].contains("transfer-encoding: chunked\r\n"));
+    assert!(lower[0].contains("x-kept: 2\r\n"));
+    assert!(!lower[0].contains("x-gone"));
+    assert!(lower[0].contains("\r\ndate: "));
+    assert!(
+        lower[0].ends_with("\r\n\r\n3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"),
+        "{}",
+        answers[0]
+    );
+    // 2: HEAD keeps the receiver's length and Date, and has no body.
+    assert!(lower[1].contains("content-length: 5\r\n"), "{}", answers[1]);
+    assert!(lower[1].contains("date: mon, 02 jan 2006 15:04:05 gmt\r\n"));
+    assert!(lower[1].ends_with("\r\n\r\n"));
+    // 3: a body to the end of the receiver's connection, chunked for the caller.
+    assert!(lower[2].starts_with("203 "), "{}", answers[2]);
+    assert!(!lower[2].contains("keep-alive"));
+    assert!(
+        lower[2].ends_with("\r\n\r\na\r\nto the end\r\n0\r\n\r\n"),
+        "{}",
+        answers[2]
+    );
+    // 4: the rest of secmat, on the same connection.
+    assert!(
+        lower[3].starts_with("200 ok\r\n") && lower[3].ends_with("ok\n"),
+        "{}",
+        answers[3]
+    );
+    // 5: still the gateway's errors, and the connection closed as asked.
+    assert!(lower[4].starts_with("404 "), "{}", answers[4]);
+    assert!(lower[4].contains("connection: close"));
+    assert!(lower[4].contains("channel_not_found"));
+    // The gateway's own answers close the connection when asked, too.
+    let out = raw_exchange(
+        &s.base,
+        &format!("GET /gateway/nosuch/x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+    )
+    .await
+    .to_lowercase();
+    assert!(out.starts_with("http/1.1 404 not found\r\n"), "{out}");
+    assert!(out.contains("connection: close\r\n") && out.contains("content-length: "));
+    assert!(out.contains("channel_not_found"));
+}

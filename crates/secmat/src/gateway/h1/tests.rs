@@ -98,7 +98,8 @@ fn the_request_target_is_always_in_origin_form() {
             authority: "h:1",
             path,
         };
-        let out = encode(&Method::GET, &target, &HeaderMap::new(), &Bytes::new());
+        let mut out = Vec::new();
+        encode(&mut out, &Method::GET, &target, [], b"");
         let out = String::from_utf8(out).unwrap();
         out.lines().next().unwrap().to_owned()
     };
