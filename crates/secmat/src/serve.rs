@@ -77,9 +77,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     for (i, gauge) in gauges.iter().enumerate().skip(1) {
         let (peer, inbox) = loops::peer(gauge.clone());
         peers.push(peer);
-        let handler = handler.clone();
+        let (handler, counted) = (handler.clone(), gauge.clone());
         threads.push(event_loop(i, gauge.clone(), async move {
-            loops::run_loop(inbox, handler).await;
+            loops::run_loop(inbox, handler, counted).await;
             Ok(())
         })?);
     }
@@ -117,6 +117,7 @@ fn event_loop(
         .on_thread_park(move || parked.parked())
         .on_thread_unpark(move || unparked.unparked())
         .build()?;
+    rt.spawn(loops::timer_anchor());
     Ok(std::thread::Builder::new()
         .name(format!("secmat-http-{i}"))
         .spawn(move || rt.block_on(main))?)
