@@ -171,7 +171,7 @@ fn choose(loops: impl Iterator<Item = (f64, usize)>) -> usize {
     least.0
 }
 
-/// Serves one connection to its end (in `secmat serve`: [`crate::server::serve_connection`],
+/// Serves one connection to its end (in `secmat serve`: [`crate::front::serve_connection`],
 /// which also watches the shutdown signal).
 pub type Handler =
     Arc<dyn Fn(TcpStream, SocketAddr) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;

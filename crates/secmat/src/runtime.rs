@@ -204,18 +204,26 @@ pub async fn token(
     Path(name): Path<String>,
     req: axum::extract::Request,
 ) -> Result<Response, RuntimeError> {
-    token_for(&state, None, req.headers(), &name).await
+    let authorization = req.headers().get(header::AUTHORIZATION);
+    token_for(
+        &state,
+        None,
+        authorization.map(HeaderValue::as_bytes),
+        &name,
+    )
+    .await
 }
 
-/// The token API's answer for credential `name` (what [`token`] does; called directly by the
-/// server's fast path, with the connection's authentication memo).
+/// The token API's answer for credential `name` to the caller with `authorization` (what
+/// [`token`] does; called directly by the server's fast paths, with the connection's
+/// authentication memo).
 pub async fn token_for(
     state: &AppState,
     memo: Option<&crate::auth::ConnectionMemo>,
-    headers: &HeaderMap,
+    authorization: Option<&[u8]>,
     name: &str,
 ) -> Result<Response, RuntimeError> {
-    let p = crate::api::authenticate_on(state, memo, headers).await?;
+    let p = crate::api::authenticate_raw(state, memo, authorization).await?;
     if !p.has(Role::AccessTokenRead) {
         return Err(forbidden(&p, Role::AccessTokenRead, "obtain access tokens"));
     }

@@ -114,7 +114,9 @@ impl App {
         if req.method() == Method::GET
             && let Some(name) = token_name(path)
         {
-            return runtime::token_for(&self.state, Some(memo), req.headers(), &name)
+            let authorization = req.headers().get(axum::http::header::AUTHORIZATION);
+            let authorization = authorization.map(axum::http::HeaderValue::as_bytes);
+            return runtime::token_for(&self.state, Some(memo), authorization, &name)
                 .await
                 .into_response();
         }
@@ -129,7 +131,7 @@ impl App {
 
 /// The credential name of `/runtime/v1/tokens/{name}`, decoded as the router would; `None`
 /// when the path is anything else (the router then answers).
-fn token_name(path: &str) -> Option<std::borrow::Cow<'_, str>> {
+pub fn token_name(path: &str) -> Option<std::borrow::Cow<'_, str>> {
     let name = path.strip_prefix("/runtime/v1/tokens/")?;
     if name.is_empty() || name.contains('/') {
         return None;

@@ -9,15 +9,14 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::http::{HeaderValue, Method, StatusCode};
-use axum::response::Response;
 use bytes::Bytes;
-use http_body_util::BodyExt as _;
 use tokio::io::AsyncWriteExt as _;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::{CONNECT_TIMEOUT, Hop, Prepared, h1};
 use crate::auth::ConnectionMemo;
+use crate::front::write::{How, chunk, http_date, write_head, write_response};
 use crate::state::AppState;
 
 /// A request as read from the caller's connection.
@@ -35,7 +34,8 @@ pub struct Raw<'a> {
 }
 
 impl Raw<'_> {
-    fn header(&self, name: &str) -> Option<&[u8]> {
+    /// The value of the first header `name`.
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
         self.headers
             .iter()
             .find(|h| h.name.eq_ignore_ascii_case(name))
@@ -53,8 +53,11 @@ pub async fn forward(
     io: &mut TcpStream,
     out: &mut Vec<u8>,
 ) -> io::Result<StatusCode> {
-    // How a response is written: without body (HEAD), closing, with this `Date` if it has none.
-    let how = (req.method == Method::HEAD, req.close, http_date(state));
+    let how = How {
+        head_only: req.method == Method::HEAD,
+        close: req.close,
+        date: http_date(state),
+    };
     let (path, query) = match req.target.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (req.target, None),
@@ -132,7 +135,7 @@ pub async fn forward(
         }
         let status = answer.status;
         p.known.stats.count(status);
-        write_answer(io, out, answer, req.close, how.2).await?;
+        write_answer(io, out, answer, how).await?;
         return Ok(status);
     }
 }
@@ -217,44 +220,6 @@ fn into_parts(req: &Raw<'_>) -> Option<axum::http::request::Parts> {
     Some(builder.body(()).ok()?.into_parts().0)
 }
 
-/// Writes the status line and `fields` (without hop-by-hop headers) to `out`, then `Date` when
-/// they have none and `Connection: close` when `close`.
-fn write_head<'a, I: Iterator<Item = (&'a [u8], &'a [u8])>>(
-    out: &mut Vec<u8>,
-    status: StatusCode,
-    fields: impl Fn() -> I,
-    skip_length: bool,
-    close: bool,
-    date: [u8; 29],
-) {
-    out.clear();
-    out.extend_from_slice(b"HTTP/1.1 ");
-    out.extend_from_slice(status.as_str().as_bytes());
-    out.push(b' ');
-    out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let hop = Hop::of(fields());
-    let mut dated = false;
-    for (name, value) in fields() {
-        if hop.is_hop(name) || (skip_length && name.eq_ignore_ascii_case(b"content-length")) {
-            continue;
-        }
-        dated |= name.eq_ignore_ascii_case(b"date");
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
-    }
-    if !dated {
-        out.extend_from_slice(b"date: ");
-        out.extend_from_slice(&date);
-        out.extend_from_slice(b"\r\n");
-    }
-    if close {
-        out.extend_from_slice(b"connection: close\r\n");
-    }
-}
-
 /// Writes a receiver's answer: its head as received (less hop-by-hop headers) and its body as
 /// it arrives, with its own `Content-Length`, or chunked anew when it was chunked or ran to
 /// the end of the connection.
@@ -262,11 +227,10 @@ async fn write_answer(
     io: &mut TcpStream,
     out: &mut Vec<u8>,
     mut answer: h1::Answer,
-    close: bool,
-    date: [u8; 29],
+    how: How,
 ) -> io::Result<()> {
     let chunked = !answer.length_framed;
-    write_head(out, answer.status, || answer.fields(), chunked, close, date);
+    write_head(out, answer.status, || answer.fields(), chunked, how);
     if chunked {
         out.extend_from_slice(b"transfer-encoding: chunked\r\n");
     }
@@ -294,105 +258,4 @@ async fn write_answer(
     }
     out.extend_from_slice(b"0\r\n\r\n");
     io.write_all(out).await
-}
-
-/// Appends `data` to `out` as one chunk.
-fn chunk(out: &mut Vec<u8>, data: &[u8]) {
-    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
-    out.extend_from_slice(data);
-    out.extend_from_slice(b"\r\n");
-}
-
-/// Writes a response made by secmat (an error, or an answer through hyper-util's client),
-/// its body as it comes. Returns its status.
-async fn write_response(
-    io: &mut TcpStream,
-    out: &mut Vec<u8>,
-    res: Response,
-    (head_only, close, date): (bool, bool, [u8; 29]),
-) -> io::Result<StatusCode> {
-    let (parts, mut body) = res.into_parts();
-    let status = parts.status;
-    let fields = || {
-        parts
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
-    };
-    let bodiless = head_only
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let has_length = parts
-        .headers
-        .contains_key(axum::http::header::CONTENT_LENGTH);
-    let exact = http_body::Body::size_hint(&body).exact();
-    write_head(out, status, fields, false, close, date);
-    let chunked = !bodiless && !has_length && exact.is_none();
-    if !bodiless
-        && !has_length
-        && let Some(n) = exact
-    {
-        out.extend_from_slice(b"content-length: ");
-        out.extend_from_slice(n.to_string().as_bytes());
-        out.extend_from_slice(b"\r\n");
-    } else if chunked {
-        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-    if bodiless {
-        io.write_all(out).await?;
-        return Ok(status);
-    }
-    let mut first = true;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(io::Error::other)?;
-        let Ok(data) = frame.into_data() else {
-            continue; // trailers are not passed on
-        };
-        if data.is_empty() {
-            continue;
-        }
-        if !first {
-            out.clear();
-        }
-        first = false;
-        if chunked {
-            chunk(out, &data);
-        } else {
-            out.extend_from_slice(&data);
-        }
-        io.write_all(out).await?;
-    }
-    if first {
-        // Nothing was written yet: the head (and an empty body).
-        if chunked {
-            out.extend_from_slice(b"0\r\n\r\n");
-        }
-        io.write_all(out).await?;
-    } else if chunked {
-        io.write_all(b"0\r\n\r\n").await?;
-    }
-    Ok(status)
-}
-
-thread_local! {
-    /// The `Date` value of the current second.
-    static DATE: std::cell::RefCell<(u64, [u8; 29])> = const { std::cell::RefCell::new((0, [b' '; 29])) };
-}
-
-/// The state's time as an HTTP date (RFC 9110 §5.6.7), formatted once a second.
-fn http_date(state: &AppState) -> [u8; 29] {
-    let secs = u64::try_from(state.clock.now_millis() / 1000).unwrap_or(0);
-    DATE.with_borrow_mut(|(at, text)| {
-        if *at != secs {
-            let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
-            let s = httpdate::fmt_http_date(now);
-            if s.len() == text.len() {
-                text.copy_from_slice(s.as_bytes());
-                *at = secs;
-            }
-        }
-        *text
-    })
 }

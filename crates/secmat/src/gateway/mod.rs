@@ -769,12 +769,13 @@ fn respond(res: Response) -> Response {
 
 /// The headers of one message that describe its connection (RFC 9110 §7.6.1): the fixed list
 /// and those its `Connection` header names.
-struct Hop<'a> {
+pub struct Hop<'a> {
     listed: Vec<&'a [u8]>,
 }
 
 impl<'a> Hop<'a> {
-    fn of(fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Self {
+    /// The hop-by-hop headers among `fields`.
+    pub fn of(fields: impl Iterator<Item = (&'a [u8], &'a [u8])>) -> Self {
         let mut listed = Vec::new();
         for (name, value) in fields {
             if name.eq_ignore_ascii_case(b"connection") {
@@ -789,7 +790,8 @@ impl<'a> Hop<'a> {
         Self { listed }
     }
 
-    fn is_hop(&self, name: &[u8]) -> bool {
+    /// Whether the header `name` is one of them.
+    pub fn is_hop(&self, name: &[u8]) -> bool {
         HOP_BY_HOP
             .iter()
             .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))

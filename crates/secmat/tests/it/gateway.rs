@@ -677,18 +677,20 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
         )
     );
     // Pipelined: a chunked answer, a HEAD answer, an answer that runs to the end of the
-    // receiver's connection, then a request for the rest of secmat (not the gateway) and a
-    // gateway request after it, on the same connection, which the last one closes.
+    // receiver's connection, two token requests, then a request for the rest of secmat (which
+    // hyper serves from then on) and a gateway request after it, which closes the connection.
     let raw = format!(
         "GET /gateway/raw/a HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
          HEAD /gateway/raw/b HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
          DELETE /gateway/raw/c HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
+         GET /runtime/v1/tokens/raw?x=1 HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
+         GET /runtime/v1/tokens/raw HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDp5\r\n\r\n\
          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
          GET /gateway/nosuch/x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
     );
     let out = raw_exchange(&s.base, &raw).await;
     let answers: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
-    assert_eq!(answers.len(), 5, "{out}");
+    assert_eq!(answers.len(), 7, "{out}");
     let lower: Vec<String> = answers.iter().map(|a| a.to_lowercase()).collect();
     // 1: chunked anew (the receiver's chunk extensions and trailers stay behind), hop-by-hop
     // headers and those named in Connection removed, a Date added.
@@ -714,16 +716,27 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
         "{}",
         answers[2]
     );
-    // 4: the rest of secmat, on the same connection.
+    // 4, 5: the token API, on the same connection: a token, then a refusal.
+    assert!(lower[3].starts_with("200 ok\r\n"), "{}", answers[3]);
+    assert!(lower[3].contains("cache-control: no-store\r\n"));
+    assert!(lower[3].contains("content-length: "));
     assert!(
-        lower[3].starts_with("200 ok\r\n") && lower[3].ends_with("ok\n"),
+        answers[3].contains("\"access_token\":\"tok-1\""),
         "{}",
         answers[3]
     );
-    // 5: still the gateway's errors, and the connection closed as asked.
-    assert!(lower[4].starts_with("404 "), "{}", answers[4]);
-    assert!(lower[4].contains("connection: close"));
-    assert!(lower[4].contains("channel_not_found"));
+    assert!(lower[4].starts_with("401 "), "{}", answers[4]);
+    assert!(lower[4].contains("www-authenticate: basic"));
+    // 6: the rest of secmat, on the same connection.
+    assert!(
+        lower[5].starts_with("200 ok\r\n") && lower[5].ends_with("ok\n"),
+        "{}",
+        answers[5]
+    );
+    // 7: still the gateway's errors, and the connection closed as asked.
+    assert!(lower[6].starts_with("404 "), "{}", answers[6]);
+    assert!(lower[6].contains("connection: close"));
+    assert!(lower[6].contains("channel_not_found"));
     // The gateway's own answers close the connection when asked, too.
     let out = raw_exchange(
         &s.base,

@@ -1,13 +1,15 @@
-//! How one connection is served: its requests are read here, and gateway requests that are
-//! plain HTTP/1.1 with their body in hand (no body, or a `Content-Length` up to
-//! [`REPLAY_LIMIT`]) take the gateway's fast lane ([`gateway::lane`]), which writes the
-//! receiver's answer straight back. At the first request that is anything else (another path,
-//! HTTP/1.0, a chunked or large upload, `Expect`, `Upgrade`, a head this parser does not take),
-//! the connection, with what was read of it, goes to hyper's HTTP/1.1 server and [`App`] for
-//! the rest of its life: hyper then answers every request, errors included, as it always did.
+//! How one connection is served. Its requests are read here, and the two hot paths take a
+//! lane of their own when they are plain HTTP/1.1 with their body in hand (no body, or a
+//! `Content-Length` up to [`REPLAY_LIMIT`]): gateway requests ([`crate::gateway::lane`], which writes
+//! the receiver's answer straight back) and `GET /runtime/v1/tokens/{name}`
+//! ([`crate::runtime::token_for`]); [`mod@write`] puts their responses on the wire. At the first
+//! request that is anything else (another path, HTTP/1.0, a chunked or large upload, `Expect`,
+//! `Upgrade`, a head this parser does not take), the connection, with what was read of it, goes
+//! to hyper's HTTP/1.1 server and [`App`] for the rest of its life: hyper then answers every
+//! request, errors included, as it always did.
 //!
-//! A reverse proxy's own work per request is small next to the kernel's; hyper's server (its
-//! header maps, request and response objects and state machine) was the largest part of it.
+//! A proxy's own work per request is small next to the kernel's; hyper's server (its header
+//! maps, request and response objects and state machine) was the largest part of it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -16,6 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::http::Method;
+use axum::response::IntoResponse as _;
 use bytes::{Buf as _, Bytes, BytesMut};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -28,6 +31,8 @@ use crate::gateway::REPLAY_LIMIT;
 use crate::gateway::lane::{self, Raw};
 use crate::server::App;
 use crate::shutdown::Shutdown;
+
+pub mod write;
 
 /// The largest request head the lane reads before it leaves the request to hyper.
 const MAX_HEAD: usize = 16 * 1024;
@@ -158,9 +163,16 @@ impl Conn {
         let Ok(method) = Method::from_bytes(method.as_bytes()) else {
             return Ok(Step::Hyper);
         };
-        if method == Method::CONNECT || !target.starts_with("/gateway/") {
+        let path = target.split('?').next().unwrap_or(target);
+        let token = if path.starts_with("/gateway/") && method != Method::CONNECT {
+            None
+        } else if method == Method::GET
+            && let Some(name) = crate::server::token_name(path)
+        {
+            Some(name)
+        } else {
             return Ok(Step::Hyper);
-        }
+        };
         let mut length = 0;
         let mut close = false;
         for h in req.headers.iter() {
@@ -201,22 +213,25 @@ impl Conn {
             close,
         };
         let started = app.access_log.then(Instant::now);
-        let status = lane::forward(
-            app.state(),
-            peer,
-            &self.memo,
-            &raw,
-            &mut self.io,
-            &mut self.out,
-        )
-        .await?;
+        let state = app.state();
+        let (io, out) = (&mut self.io, &mut self.out);
+        let status = match token {
+            None => lane::forward(state, peer, &self.memo, &raw, io, out).await?,
+            Some(name) => {
+                let authorization = raw.header("authorization");
+                let res = crate::runtime::token_for(state, Some(&self.memo), authorization, &name)
+                    .await
+                    .into_response();
+                let how = write::How {
+                    head_only: false,
+                    close,
+                    date: write::http_date(state),
+                };
+                write::write_response(io, out, res, how).await?
+            }
+        };
         if let Some(started) = started {
-            app.log(
-                &raw.method,
-                raw.target.split('?').next().unwrap_or(""),
-                status,
-                started,
-            );
+            app.log(&raw.method, path, status, started);
         }
         Ok(Step::Served(end, close))
     }
