@@ -1,17 +1,24 @@
 //! The event loops that serve HTTP: one thread each, every connection handled start to finish on
 //! the loop it was given, and connections *packed* onto as few loops as keep up with the load.
 //!
-//! Loop 0 accepts. Each new connection goes to the first loop (in order) that has fewer than
-//! [`PACK`] connections and was lately busy less than [`BUSY`] of the time; when there is none,
-//! to the least busy loop, and among loops about as busy, to the one with the fewest
-//! connections. A light load stays on one core, whose event loop then finds several requests
-//! waiting when it wakes instead of being woken for each (on a small machine the wake-ups cost
-//! more than the requests); more connections spread over every core. Counting connections as
-//! well as load matters for bursts: a client that opens sixteen connections at once opens them
-//! all before any loop looks busy. With the gateway's fast lane, a loop's own work per request is
-//! small enough that one loop holding every connection left the second core idle (0.9× nginx
-//! at sixteen connections on two cores, against 1.07× with four per loop; with four
-//! connections, all on one loop, 1.09×).
+//! Loop 0 accepts, and places each connection by what its first request is for (peeked at,
+//! not read):
+//!
+//! - **Answered from memory** (the token API, the management API, the monitor): to the first
+//!   loop (in order) that was lately busy less than [`BUSY`] of the time, else to the least busy.
+//!   A light load stays on one core, whose event loop then finds several requests waiting when
+//!   it wakes instead of being woken for each (on a small machine the wake-ups cost more than
+//!   the requests); further cores join as the load grows.
+//! - **Gateway requests**, each of which waits on a receiver: to the first loop below [`BUSY`]
+//!   with fewer than [`PACK`] such connections, else to the least busy, and among loops about as
+//!   busy, to the one with the fewest. Their work alternates with the receiver's, whose process
+//!   needs a core too; one loop holding every connection left cores idle. Counting connections
+//!   as well as load matters for bursts: a client that opens sixteen connections at once opens
+//!   them all before any loop looks busy.
+//!
+//! Measured on two cores with the client on the same machine (`bench/`): sixteen token API
+//! connections on one loop served 1.4× what they did spread over two; sixteen gateway
+//! connections spread over two served 1.2× what they did on one.
 //!
 //! How busy a loop is comes from its runtime's park and unpark hooks ([`LoopGauge`]): the share
 //! of the last moments it spent awake, not the number of its connections (one busy connection can saturate a loop,
@@ -34,9 +41,13 @@ use crate::shutdown::Shutdown;
 
 /// A loop busy at least this fraction of the time takes new connections only if every loop is.
 pub const BUSY: f64 = 0.5;
-/// A loop takes new connections while it has fewer than this many (and is not [`BUSY`]); then the
-/// next loop fills up, and once every loop has this many, connections go to the least busy.
+/// A loop takes new gateway connections while it has fewer than this many (and is not
+/// [`BUSY`]); then the next loop fills up, and once every loop has this many, they go to the
+/// least busy.
 pub const PACK: usize = 4;
+/// How long the acceptor waits for a new connection's first bytes before placing it as one
+/// answered from memory.
+pub const FIRST_BYTES: Duration = Duration::from_millis(50);
 /// The time constant of the load estimate: what a loop did longer ago than this fades out.
 pub const HORIZON: Duration = Duration::from_millis(50);
 
@@ -50,8 +61,8 @@ pub struct LoopGauge {
     /// The estimate at that moment (`f64` bits).
     load: AtomicU64,
     awake: AtomicBool,
-    /// Connections given to the loop and not yet ended.
-    conns: std::sync::atomic::AtomicUsize,
+    /// Gateway connections given to the loop and not yet ended.
+    proxies: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for LoopGauge {
@@ -61,7 +72,7 @@ impl Default for LoopGauge {
             since: AtomicU64::new(0),
             load: AtomicU64::new(0f64.to_bits()),
             awake: AtomicBool::new(false),
-            conns: std::sync::atomic::AtomicUsize::new(0),
+            proxies: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
@@ -111,17 +122,12 @@ impl LoopGauge {
 /// acceptor's own loop).
 pub struct Peer {
     gauge: Arc<LoopGauge>,
-    inbox: Option<mpsc::UnboundedSender<(std::net::TcpStream, SocketAddr)>>,
+    inbox: Option<mpsc::UnboundedSender<Arrival>>,
 }
 
 /// Creates loop `i`'s gauge and inbox; returns the acceptor's view of it and the receiving end
 /// for [`run_loop`].
-pub fn peer(
-    gauge: Arc<LoopGauge>,
-) -> (
-    Peer,
-    mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
-) {
+pub fn peer(gauge: Arc<LoopGauge>) -> (Peer, mpsc::UnboundedReceiver<Arrival>) {
     let (tx, rx) = mpsc::unbounded_channel();
     (
         Peer {
@@ -153,17 +159,44 @@ pub async fn timer_anchor() {
     }
 }
 
-/// Picks the loop for a new connection, given each loop's load and connections: the first one
-/// below [`BUSY`] with fewer than [`PACK`] connections, else the least busy (loads a tenth
-/// apart count as equal), else the one with the fewest connections.
-fn choose(loops: impl Iterator<Item = (f64, usize)>) -> usize {
+/// What a connection is for, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Gateway requests (`/gateway/…`).
+    Proxy,
+    /// Anything else.
+    Local,
+}
+
+impl Kind {
+    /// The kind of a connection whose first bytes are `first`: a request line whose target
+    /// starts with `/gateway/`.
+    pub fn of(first: &[u8]) -> Kind {
+        let target = first
+            .iter()
+            .position(|b| *b == b' ')
+            .and_then(|i| first.get(i + 1..));
+        match target {
+            Some(t) if t.starts_with(b"/gateway/") => Kind::Proxy,
+            _ => Kind::Local,
+        }
+    }
+}
+
+/// A connection on its way to a loop.
+pub type Arrival = (std::net::TcpStream, SocketAddr, Kind);
+
+/// Picks the loop for a new connection of `kind`, given each loop's load and gateway
+/// connections (see the module's documentation).
+fn choose(kind: Kind, loops: impl Iterator<Item = (f64, usize)>) -> usize {
     let mut least = (0, (u32::MAX, usize::MAX));
-    for (i, (load, conns)) in loops.enumerate() {
-        if load < BUSY && conns < PACK {
+    for (i, (load, proxies)) in loops.enumerate() {
+        let proxies = if kind == Kind::Proxy { proxies } else { 0 };
+        if load < BUSY && proxies < PACK {
             return i;
         }
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let key = ((load * 10.0) as u32, conns);
+        let key = ((load * 10.0) as u32, proxies);
         if key < least.1 {
             least = (i, key);
         }
@@ -176,11 +209,11 @@ fn choose(loops: impl Iterator<Item = (f64, usize)>) -> usize {
 pub type Handler =
     Arc<dyn Fn(TcpStream, SocketAddr) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-/// Serves a connection on this loop (whose `gauge` counts it); `done` is dropped when it ends.
+/// Serves a connection of `kind` on this loop (whose `gauge` counts it); `done` is dropped when
+/// it ends.
 fn spawn(
     handler: &Handler,
-    stream: TcpStream,
-    peer: SocketAddr,
+    (stream, peer, kind): (TcpStream, SocketAddr, Kind),
     gauge: &Arc<LoopGauge>,
     done: watch::Receiver<()>,
 ) {
@@ -188,9 +221,23 @@ fn spawn(
     let gauge = gauge.clone();
     tokio::spawn(async move {
         serving.await;
-        gauge.conns.fetch_sub(1, Ordering::Relaxed);
+        gauge.leave(kind);
         drop(done);
     });
+}
+
+impl LoopGauge {
+    fn join(&self, kind: Kind) {
+        if kind == Kind::Proxy {
+            self.proxies.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn leave(&self, kind: Kind) {
+        if kind == Kind::Proxy {
+            self.proxies.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Accepts on `listener` until `shutdown`, serving connections on this loop or handing them to
@@ -198,6 +245,7 @@ fn spawn(
 /// done; dropping the inboxes tells the other loops that no more connections come.
 pub async fn accept(listener: TcpListener, peers: Vec<Peer>, handler: Handler, shutdown: Shutdown) {
     let (done_tx, done_rx) = watch::channel(());
+    let peers = Arc::new(peers);
     let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
@@ -213,36 +261,13 @@ pub async fn accept(listener: TcpListener, peers: Vec<Peer>, handler: Handler, s
             },
             () = &mut stop => break,
         };
-        let chosen = choose(
-            peers
-                .iter()
-                .map(|p| (p.gauge.load(), p.gauge.conns.load(Ordering::Relaxed))),
-        );
-        if let Some(p) = peers.get(chosen) {
-            p.gauge.conns.fetch_add(1, Ordering::Relaxed);
-        }
-        match peers.get(chosen).and_then(|p| p.inbox.as_ref()) {
-            None => spawn(
-                &handler,
-                stream,
-                peer_addr,
-                &peers[0].gauge,
-                done_rx.clone(),
-            ),
-            // Hand it over: out of this loop's reactor, into the other's.
-            Some(inbox) => {
-                let sent = match stream.into_std() {
-                    Ok(s) => inbox.send((s, peer_addr)).is_ok(),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "cannot hand a connection over");
-                        false
-                    }
-                };
-                if !sent {
-                    peers[chosen].gauge.conns.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
-        }
+        tokio::spawn(place(
+            stream,
+            peer_addr,
+            peers.clone(),
+            handler.clone(),
+            done_rx.clone(),
+        ));
     }
     drop(peers);
     drop(listener);
@@ -250,19 +275,57 @@ pub async fn accept(listener: TcpListener, peers: Vec<Peer>, handler: Handler, s
     done_tx.closed().await;
 }
 
+/// Peeks at a new connection's first bytes (for at most [`FIRST_BYTES`]), chooses its loop, and
+/// serves it here or hands it over.
+async fn place(
+    stream: TcpStream,
+    peer: SocketAddr,
+    peers: Arc<Vec<Peer>>,
+    handler: Handler,
+    done: watch::Receiver<()>,
+) {
+    let mut first = [0u8; 24];
+    let kind = match tokio::time::timeout(FIRST_BYTES, stream.peek(&mut first)).await {
+        Ok(Ok(n)) => Kind::of(&first[..n]),
+        _ => Kind::Local,
+    };
+    let loads = peers
+        .iter()
+        .map(|p| (p.gauge.load(), p.gauge.proxies.load(Ordering::Relaxed)));
+    let Some(chosen) = peers.get(choose(kind, loads)) else {
+        return;
+    };
+    chosen.gauge.join(kind);
+    let Some(inbox) = &chosen.inbox else {
+        spawn(&handler, (stream, peer, kind), &chosen.gauge, done);
+        return;
+    };
+    // Hand it over: out of this loop's reactor, into the other's.
+    let sent = match stream.into_std() {
+        Ok(s) => inbox.send((s, peer, kind)).is_ok(),
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot hand a connection over");
+            false
+        }
+    };
+    if !sent {
+        chosen.gauge.leave(kind);
+    }
+}
+
 /// Serves the connections the acceptor sends to this loop, until it sends no more and they are
 /// done.
 pub async fn run_loop(
-    mut inbox: mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    mut inbox: mpsc::UnboundedReceiver<Arrival>,
     handler: Handler,
     gauge: Arc<LoopGauge>,
 ) {
     let (done_tx, done_rx) = watch::channel(());
-    while let Some((stream, peer_addr)) = inbox.recv().await {
+    while let Some((stream, peer_addr, kind)) = inbox.recv().await {
         match TcpStream::from_std(stream) {
-            Ok(s) => spawn(&handler, s, peer_addr, &gauge, done_rx.clone()),
+            Ok(s) => spawn(&handler, (s, peer_addr, kind), &gauge, done_rx.clone()),
             Err(e) => {
-                gauge.conns.fetch_sub(1, Ordering::Relaxed);
+                gauge.leave(kind);
                 tracing::debug!(error = %e, "cannot take over a connection");
             }
         }
@@ -277,7 +340,7 @@ mod tests {
 
     #[test]
     fn new_connections_fill_the_first_loop_that_keeps_up() {
-        let idle = |loads: &[f64]| choose(loads.iter().map(|l| (*l, 0)));
+        let idle = |loads: &[f64]| choose(Kind::Local, loads.iter().map(|l| (*l, 9)));
         assert_eq!(idle(&[0.0, 0.0]), 0);
         assert_eq!(idle(&[0.49, 0.0]), 0);
         assert_eq!(idle(&[0.9, 0.2, 0.0]), 1);
@@ -285,14 +348,26 @@ mod tests {
     }
 
     #[test]
-    fn a_burst_of_connections_fills_a_loop_up_to_pack_then_spreads() {
-        assert_eq!(choose([(0.0, PACK - 1), (0.0, 0)].into_iter()), 0);
-        assert_eq!(choose([(0.0, PACK), (0.0, 0)].into_iter()), 1);
+    fn a_burst_of_gateway_connections_fills_a_loop_up_to_pack_then_spreads() {
+        let proxy = |loops: &[(f64, usize)]| choose(Kind::Proxy, loops.iter().copied());
+        assert_eq!(proxy(&[(0.0, PACK - 1), (0.0, 0)]), 0);
+        assert_eq!(proxy(&[(0.0, PACK), (0.0, 0)]), 1);
         // Every loop has its share: the fewest connections among the equally idle.
-        assert_eq!(choose([(0.0, PACK), (0.0, PACK)].into_iter()), 0);
-        assert_eq!(choose([(0.0, PACK + 1), (0.05, PACK)].into_iter()), 1);
+        assert_eq!(proxy(&[(0.0, PACK), (0.0, PACK)]), 0);
+        assert_eq!(proxy(&[(0.0, PACK + 1), (0.05, PACK)]), 1);
         // Load first: a busy loop with few connections is left alone.
-        assert_eq!(choose([(0.95, 1), (0.6, 9)].into_iter()), 1);
+        assert_eq!(proxy(&[(0.95, 1), (0.6, 9)]), 1);
+        // Other connections keep packing onto the first loop that keeps up.
+        assert_eq!(choose(Kind::Local, [(0.1, 9), (0.0, 0)].into_iter()), 0);
+    }
+
+    #[test]
+    fn a_connection_is_known_by_the_target_of_its_first_request() {
+        assert_eq!(Kind::of(b"GET /gateway/ch/x HTTP/1.1"), Kind::Proxy);
+        assert_eq!(Kind::of(b"OPTIONS /gateway/"), Kind::Proxy);
+        assert_eq!(Kind::of(b"GET /runtime/v1/tokens/x"), Kind::Local);
+        assert_eq!(Kind::of(b"GET /gate"), Kind::Local, "too little to tell");
+        assert_eq!(Kind::of(b""), Kind::Local);
     }
 
     #[test]
