@@ -173,16 +173,17 @@ impl Conn {
         } else {
             return Ok(Step::Hyper);
         };
-        let mut length = 0;
+        let mut length: Option<u64> = None;
         let mut close = false;
         for h in req.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
-                match std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                {
-                    Some(n) if n <= REPLAY_LIMIT && (length == 0 || length == n) => length = n,
+                // Anything but one length (or the same one repeated) within the limit: hyper
+                // answers or streams it.
+                match crate::gateway::content_length(h.value) {
+                    Some(n) if n <= REPLAY_LIMIT && length.is_none_or(|l| l == n) => {
+                        length = Some(n);
+                    }
                     _ => return Ok(Step::Hyper),
                 }
             } else if name.eq_ignore_ascii_case("transfer-encoding")
@@ -197,7 +198,7 @@ impl Conn {
                     .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
             }
         }
-        let end = head + usize::try_from(length).unwrap_or(usize::MAX);
+        let end = head + usize::try_from(length.unwrap_or(0)).unwrap_or(usize::MAX);
         if self.buf.len() < end {
             return Ok(Step::ReadTo(end));
         }

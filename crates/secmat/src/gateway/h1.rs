@@ -404,10 +404,7 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
                 .is_some_and(|last| last.trim().eq_ignore_ascii_case("chunked"));
             other_coding = !chunked; // then the body runs to the end (RFC 9112 §6.3)
         } else if h.name.eq_ignore_ascii_case("content-length") {
-            let n = value
-                .trim()
-                .parse::<u64>()
-                .map_err(|_| Error::Invalid("bad Content-Length"))?;
+            let n = content_length(h.value).ok_or(Error::Invalid("bad Content-Length"))?;
             if length.is_some_and(|l| l != n) {
                 return Err(Error::Invalid("conflicting Content-Length"));
             }
@@ -455,6 +452,16 @@ fn head(mut conn: Conn, method: &Method) -> Result<Head, Error> {
             reusable: !close,
         },
     }))
+}
+
+/// A `Content-Length` value: digits only (RFC 9110 §8.6; no sign, which `u64::from_str` would
+/// take), optionally surrounded by whitespace.
+pub fn content_length(value: &[u8]) -> Option<u64> {
+    let digits = value.trim_ascii();
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -45,6 +45,8 @@ use tokio::time::Instant;
 mod h1;
 pub mod lane;
 
+pub use h1::content_length;
+
 use crate::auth::Role;
 use crate::odata::ApiError;
 use crate::state::AppState;

@@ -747,4 +747,11 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
     assert!(out.starts_with("http/1.1 404 not found\r\n"), "{out}");
     assert!(out.contains("connection: close\r\n") && out.contains("content-length: "));
     assert!(out.contains("channel_not_found"));
+    // A length that is not just digits is refused, not guessed at.
+    let out = raw_exchange(
+        &s.base,
+        &format!("POST /gateway/raw/x HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: +2\r\n\r\nok"),
+    )
+    .await;
+    assert!(out.starts_with("HTTP/1.1 400 "), "{out}");
 }

@@ -296,3 +296,25 @@ async fn broken_answers_are_errors_not_panics() {
         Err(Error::Connect(_))
     ));
 }
+
+#[test]
+fn content_lengths_are_digits_only() {
+    assert_eq!(content_length(b"12"), Some(12));
+    assert_eq!(content_length(b" 0 "), Some(0));
+    for bad in [
+        &b"+5"[..],
+        b"-1",
+        b"",
+        b" ",
+        b"1 2",
+        b"0x10",
+        b"99999999999999999999999",
+    ] {
+        assert_eq!(
+            content_length(bad),
+            None,
+            "{:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}
