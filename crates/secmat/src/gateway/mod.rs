@@ -808,17 +808,19 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     if !headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
         return;
     }
-    let listed: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::try_from(n.trim()).ok())
-        .collect();
-    for n in HOP_BY_HOP {
-        headers.remove(n);
-    }
-    for n in listed {
+    let hop: Vec<HeaderName> = {
+        let fields = || {
+            headers
+                .iter()
+                .map(|(n, v)| (n.as_str().as_bytes(), v.as_bytes()))
+        };
+        let hop = Hop::of(fields());
+        fields()
+            .filter(|(n, _)| hop.is_hop(n))
+            .filter_map(|(n, _)| HeaderName::from_bytes(n).ok())
+            .collect()
+    };
+    for n in hop {
         headers.remove(n);
     }
 }
@@ -857,6 +859,28 @@ mod tests {
         );
         assert!(plain("http://user@h/x").is_none());
         assert!(plain("http:///x").is_none());
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_those_named_in_connection_are_stripped() {
+        let mut h = HeaderMap::new();
+        for (n, v) in [
+            ("connection", "X-A, keep-alive"),
+            ("x-a", "1"),
+            ("keep-alive", "timeout=5"),
+            ("te", "trailers"),
+            ("transfer-encoding", "chunked"),
+            ("x-b", "2"),
+        ] {
+            h.append(n, HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let left: Vec<&str> = h.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["x-b"]);
+        let mut plain = HeaderMap::new();
+        plain.insert("x-c", HeaderValue::from_static("3"));
+        strip_hop_by_hop(&mut plain);
+        assert_eq!(plain.len(), 1);
     }
 
     #[test]
