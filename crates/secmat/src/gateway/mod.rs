@@ -14,6 +14,10 @@
 //!   headers (not the body: a 1 GiB download may take longer).
 //! - Each HTTP thread has its own connection pool (HTTP/1.1, and HTTP/2 over TLS by ALPN), so a
 //!   request is handled on one thread from start to end.
+//! - Two ways in, one set of rules ([`prepare`], [`acquire`], [`forward_prepared`]): plain
+//!   HTTP/1.1 requests with their body in hand come from [`crate::front`] through [`lane`], which
+//!   writes a plain-`http` receiver's answer straight back; the rest come through hyper and
+//!   [`forward_request`].
 //! - Errors a caller can act on get their own status and a short JSON body: 404 (no such channel
 //!   or credential), 400 (dynamic credential header missing), 502 (token refused, receiver
 //!   unreachable or broken), 503 (token provider unreachable), 504 (token or receiver timeout).
