@@ -110,6 +110,8 @@ enum Step {
 }
 
 impl Conn {
+    /// Serves requests on the lane until one is not for it ([`Next::Hyper`]), the connection
+    /// ends, or shutdown comes between two requests.
     async fn lane(&mut self, peer: SocketAddr, app: &App, shutdown: &Shutdown) -> io::Result<Next> {
         let mut stop = std::pin::pin!(shutdown.clone().wait());
         loop {
