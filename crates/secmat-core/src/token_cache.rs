@@ -132,6 +132,31 @@ pub const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A latency histogram over [`LATENCY_BUCKETS`]: counts per bucket (not cumulative) and the sum.
+#[derive(Debug, Default)]
+pub struct LatencyHistogram {
+    /// Counts per bucket; the last one is beyond every bound.
+    pub buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
+    /// The sum of every observation, in microseconds.
+    pub sum_micros: AtomicU64,
+}
+
+impl LatencyHistogram {
+    /// Counts one observation.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BUCKETS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BUCKETS.len());
+        self.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.sum_micros.fetch_add(
+            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
 /// Counters of one entry.
 #[derive(Debug, Default)]
 pub struct EntryStats {
@@ -147,25 +172,8 @@ pub struct EntryStats {
     pub fetch_refused: AtomicU64,
     /// Token requests that failed otherwise (network, 5xx, invalid answers).
     pub fetch_failed: AtomicU64,
-    /// Histogram of token request latency: counts per [`LATENCY_BUCKETS`] (not cumulative).
-    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    /// Sum of token request latency in microseconds.
-    pub latency_sum_micros: AtomicU64,
-}
-
-impl EntryStats {
-    fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros.fetch_add(
-            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
+    /// Token request latency.
+    pub latency: LatencyHistogram,
 }
 
 #[derive(Default)]
@@ -403,7 +411,7 @@ impl Inner {
         latency: Duration,
     ) -> Outcome {
         let now = Instant::now();
-        stats.observe(latency);
+        stats.latency.observe(latency);
         let mut entries = write(&self.entries);
         let mut state = entries
             .get_mut(key)

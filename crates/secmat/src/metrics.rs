@@ -7,12 +7,12 @@
 
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use secmat_core::token_cache::LATENCY_BUCKETS;
+use secmat_core::token_cache::{LATENCY_BUCKETS, LatencyHistogram};
 
 use crate::state::AppState;
 
@@ -29,8 +29,7 @@ fn histogram(
     name: &str,
     label_name: &str,
     label_value: &str,
-    buckets: &[AtomicU64],
-    sum_micros: &AtomicU64,
+    h: &LatencyHistogram,
 ) {
     let mut cumulative = 0;
     for (i, le) in LATENCY_BUCKETS
@@ -39,13 +38,13 @@ fn histogram(
         .chain(std::iter::once("+Inf".to_owned()))
         .enumerate()
     {
-        cumulative += buckets[i].load(Ordering::Relaxed);
+        cumulative += h.buckets[i].load(Ordering::Relaxed);
         let _ = writeln!(
             out,
             "{name}_bucket{{{label_name}=\"{label_value}\",le=\"{le}\"}} {cumulative}"
         );
     }
-    let sum = sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+    let sum = h.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
     let _ = writeln!(out, "{name}_sum{{{label_name}=\"{label_value}\"}} {sum}");
     let _ = writeln!(
         out,
@@ -95,8 +94,7 @@ pub fn render(state: &AppState) -> String {
             "secmat_token_request_duration_seconds",
             "credential",
             &c,
-            &s.latency_buckets,
-            &s.latency_sum_micros,
+            &s.latency,
         );
         if let Some(left) = e.expires_in {
             let _ = writeln!(
@@ -128,8 +126,7 @@ pub fn render(state: &AppState) -> String {
             "secmat_gateway_upstream_duration_seconds",
             "channel",
             &c,
-            &s.latency_buckets,
-            &s.latency_sum_micros,
+            &s.latency,
         );
     });
     let mut out = String::new();

@@ -38,7 +38,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use secmat_core::channel::{ChannelSpec, CredentialRef};
-use secmat_core::token_cache::LATENCY_BUCKETS;
+use secmat_core::token_cache::LatencyHistogram;
 use secmat_core::token_response::TransportKind;
 use secmat_core::{CachedToken, TokenError};
 use secmat_store::Store;
@@ -87,10 +87,8 @@ pub struct ChannelStats {
     pub by_class: [AtomicU64; 5],
     /// Requests sent again after the receiver answered 401.
     pub retries: AtomicU64,
-    /// Time to the receiver's response headers, per [`LATENCY_BUCKETS`] (not cumulative).
-    pub latency_buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    /// Sum of that time in microseconds.
-    pub latency_sum_micros: AtomicU64,
+    /// Time to the receiver's response headers.
+    pub latency: LatencyHistogram,
 }
 
 impl ChannelStats {
@@ -100,16 +98,7 @@ impl ChannelStats {
     }
 
     fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = LATENCY_BUCKETS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        self.latency_buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.latency_sum_micros.fetch_add(
-            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.latency.observe(d);
     }
 }
 

@@ -134,6 +134,16 @@ async fn a_revoked_token_is_renewed_after_the_receivers_401_and_the_request_repl
         "{metrics}"
     );
     assert!(metrics.contains("secmat_gateway_requests_total{channel=\"ch\",class=\"2xx\"} 1"));
+    // Both exchanges with the receiver (the 401 and the replay) are in the latency histogram.
+    assert!(
+        metrics.contains("secmat_gateway_upstream_duration_seconds_count{channel=\"ch\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "secmat_gateway_upstream_duration_seconds_bucket{channel=\"ch\",le=\"+Inf\"} 2"
+        )
+    );
     // Neither token reached the (debug-level) log, nor the caller's password, nor the metrics.
     let logs = s.logs();
     assert!(logs.contains("evicted"), "the 401 handling was logged");
