@@ -152,23 +152,13 @@ struct Forwarded {
 
 impl Forwarded {
     fn of(req: &Raw<'_>, p: &Prepared, peer: SocketAddr) -> Self {
-        let mut prior = req
+        let prior = req
             .headers
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
-            .filter_map(|h| std::str::from_utf8(h.value).ok())
-            .peekable();
-        let xff = if prior.peek().is_none() {
-            super::peer_value(peer.ip())
-        } else {
-            let mut chain: Vec<&str> = prior.collect();
-            let ip = peer.ip().to_string();
-            chain.push(&ip);
-            HeaderValue::from_str(&chain.join(", "))
-                .unwrap_or_else(|_| super::peer_value(peer.ip()))
-        };
+            .filter_map(|h| std::str::from_utf8(h.value).ok());
         Self {
-            xff,
+            xff: super::forwarded_for(prior, peer),
             host: req.header("host").is_some(),
             skip: p.skip().map(str::to_owned),
         }

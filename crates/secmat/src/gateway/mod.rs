@@ -357,13 +357,12 @@ fn forwarded_headers(headers: &mut HeaderMap, skip: Option<&str>, peer: SocketAd
     if let Some(skip) = skip {
         headers.remove(skip);
     }
-    let xff = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-        Some(prior) => HeaderValue::from_str(&format!("{prior}, {}", peer.ip())).ok(),
-        None => Some(peer_value(peer.ip())),
-    };
-    if let Some(v) = xff {
-        headers.insert(X_FORWARDED_FOR, v);
-    }
+    let prior = headers
+        .get_all(&X_FORWARDED_FOR)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    let xff = forwarded_for(prior, peer);
+    headers.insert(X_FORWARDED_FOR, xff);
     headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     if let Some(host) = host {
         headers.insert(X_FORWARDED_HOST, host);
@@ -375,6 +374,18 @@ thread_local! {
     /// and a cloned value shares its bytes.
     static LAST_PEER: std::cell::RefCell<Option<(std::net::IpAddr, HeaderValue)>> = const { std::cell::RefCell::new(None) };
     static LAST_BEARER: std::cell::RefCell<Option<(Arc<CachedToken>, HeaderValue)>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `X-Forwarded-For`: every value the caller sent, in order, then the caller's address.
+fn forwarded_for<'a>(prior: impl Iterator<Item = &'a str>, peer: SocketAddr) -> HeaderValue {
+    let mut prior = prior.peekable();
+    if prior.peek().is_none() {
+        return peer_value(peer.ip());
+    }
+    let mut chain = prior.collect::<Vec<_>>().join(", ");
+    chain.push_str(", ");
+    chain.push_str(&peer.ip().to_string());
+    HeaderValue::from_str(&chain).unwrap_or_else(|_| peer_value(peer.ip()))
 }
 
 fn peer_value(ip: std::net::IpAddr) -> HeaderValue {
@@ -874,6 +885,22 @@ mod tests {
         plain.insert("x-c", HeaderValue::from_static("3"));
         strip_hop_by_hop(&mut plain);
         assert_eq!(plain.len(), 1);
+    }
+
+    #[test]
+    fn forwarded_for_keeps_every_prior_value_and_appends_the_caller() {
+        let peer: SocketAddr = "10.0.0.9:1234".parse().unwrap();
+        assert_eq!(forwarded_for(std::iter::empty(), peer), "10.0.0.9");
+        assert_eq!(
+            forwarded_for(["1.1.1.1", "2.2.2.2, 3.3.3.3"].into_iter(), peer),
+            "1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.9"
+        );
+        let mut h = HeaderMap::new();
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("1.1.1.1"));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("2.2.2.2"));
+        forwarded_headers(&mut h, None, peer);
+        assert_eq!(h.get_all(X_FORWARDED_FOR).iter().count(), 1);
+        assert_eq!(h[X_FORWARDED_FOR], "1.1.1.1, 2.2.2.2, 10.0.0.9");
     }
 
     #[test]
