@@ -130,7 +130,8 @@ struct Cached {
 pub struct ConnectionMemo(std::sync::Mutex<Option<Remembered>>);
 
 struct Remembered {
-    header: Box<[u8]>,
+    /// The caller's `Authorization` value (credentials: wiped when forgotten).
+    header: Zeroizing<Vec<u8>>,
     principal: Arc<Principal>,
     generation: i64,
     until: Instant,
@@ -198,7 +199,7 @@ impl AuthService {
             && let Ok(m) = memo.0.lock()
             && let Some(r) = m.as_ref()
             && r.generation == generation
-            && bool::from(r.header.ct_eq(h))
+            && bool::from(r.header.as_slice().ct_eq(h))
             && r.until > Instant::now()
         {
             return Ok(r.principal.clone());
@@ -210,7 +211,7 @@ impl AuthService {
             && let Ok(mut m) = memo.0.lock()
         {
             *m = Some(Remembered {
-                header: h.into(),
+                header: Zeroizing::new(h.to_vec()),
                 principal: principal.clone(),
                 generation,
                 until: Instant::now() + CACHE_TTL,
