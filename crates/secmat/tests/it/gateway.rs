@@ -672,6 +672,7 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: X-Gone\r\nX-Gone: 1\r\nX-Kept: 2\r\n\r\n3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: t\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDate: Mon, 02 Jan 2006 15:04:05 GMT\r\n\r\n",
         b"HTTP/1.1 203 Whatever\r\nKeep-Alive: timeout=5\r\n\r\nto the end",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: X-Gone\r\nX-Gone: 1\r\n\r\nhyper",
     ])
     .await;
     let s = Server::start();
@@ -688,7 +689,8 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
     );
     // Pipelined: a chunked answer, a HEAD answer, an answer that runs to the end of the
     // receiver's connection, two token requests, then a request for the rest of secmat (which
-    // hyper serves from then on) and a gateway request after it, which closes the connection.
+    // hyper serves from then on) and two gateway requests after it, the last closing the
+    // connection.
     let raw = format!(
         "GET /gateway/raw/a HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
          HEAD /gateway/raw/b HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
@@ -696,11 +698,12 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
          GET /runtime/v1/tokens/raw?x=1 HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
          GET /runtime/v1/tokens/raw HTTP/1.1\r\nHost: x\r\nAuthorization: Basic eDp5\r\n\r\n\
          GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /gateway/raw/d?q=1 HTTP/1.1\r\nHost: x\r\n{auth}\r\n\
          GET /gateway/nosuch/x HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
     );
     let out = raw_exchange(&s.base, &raw).await;
     let answers: Vec<&str> = out.split("HTTP/1.1 ").skip(1).collect();
-    assert_eq!(answers.len(), 7, "{out}");
+    assert_eq!(answers.len(), 8, "{out}");
     let lower: Vec<String> = answers.iter().map(|a| a.to_lowercase()).collect();
     // 1: chunked anew (the receiver's chunk extensions and trailers stay behind), hop-by-hop
     // headers and those named in Connection removed, a Date added.
@@ -743,10 +746,14 @@ async fn answers_are_framed_for_the_caller_on_a_keep_alive_connection() {
         "{}",
         answers[5]
     );
-    // 7: still the gateway's errors, and the connection closed as asked.
-    assert!(lower[6].starts_with("404 "), "{}", answers[6]);
-    assert!(lower[6].contains("connection: close"));
-    assert!(lower[6].contains("channel_not_found"));
+    // 7: the gateway through hyper's server (the same rules, the lean client's answer).
+    assert!(lower[6].starts_with("200 ok\r\n"), "{}", answers[6]);
+    assert!(lower[6].contains("content-length: 5\r\n") && !lower[6].contains("x-gone"));
+    assert!(lower[6].ends_with("\r\n\r\nhyper"), "{}", answers[6]);
+    // 8: still the gateway's errors, and the connection closed as asked.
+    assert!(lower[7].starts_with("404 "), "{}", answers[7]);
+    assert!(lower[7].contains("connection: close"));
+    assert!(lower[7].contains("channel_not_found"));
     // The gateway's own answers close the connection when asked, too.
     let out = raw_exchange(
         &s.base,
