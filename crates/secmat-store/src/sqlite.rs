@@ -27,6 +27,14 @@ type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
 
 /// How long a connection waits for another one's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Whether `e` is SQLite's `SQLITE_BUSY` (any of its extended codes).
+fn is_busy(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| c & 0xff == 5)
+}
 /// Connections in the pool: SQLite has one writer at a time; a few readers run beside it.
 const POOL_SIZE: u32 = 4;
 /// Current time in milliseconds, computed by SQLite (the store keeps no clock of its own).
@@ -60,11 +68,25 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(POOL_SIZE)
-            .connect_with(options)
-            .await
-            .map_err(|e| StoreError::Database(format!("cannot open {shown}: {e}")))?;
+        // Turning a new database to WAL needs it to itself, and SQLite answers "database is
+        // locked" at once rather than waiting when another process is opening it at the same
+        // moment (two first starts): try again for as long as a write would wait.
+        let deadline = tokio::time::Instant::now() + BUSY_TIMEOUT;
+        let pool = loop {
+            let opened = SqlitePoolOptions::new()
+                .max_connections(POOL_SIZE)
+                .connect_with(options.clone())
+                .await;
+            match opened {
+                Ok(pool) => break pool,
+                Err(e) if is_busy(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => {
+                    return Err(StoreError::Database(format!("cannot open {shown}: {e}")));
+                }
+            }
+        };
         migrate::run_sqlite(&pool, migrate::SQLITE).await?;
         Ok(Self { pool })
     }
